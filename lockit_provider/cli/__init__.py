@@ -1,0 +1,1 @@
+"""The ``airflow lockit`` command group."""

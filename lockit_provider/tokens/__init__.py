@@ -1,0 +1,1 @@
+"""Where token records live inside Airflow: the Variable store and the Connection's extras."""

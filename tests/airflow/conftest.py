@@ -1,0 +1,33 @@
+"""Airflow for tests: a private AIRFLOW_HOME on SQLite, migrated once per session.
+
+The environment is set when this file is imported, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lockit-airflow-"))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    "LOCKIT_STATE_DIR": str(AIRFLOW_HOME / "lockit"),
+}
+os.environ.update(AIRFLOW_ENV)
+AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Migrate the session's SQLite metadata DB once and return AIRFLOW_HOME."""
+    subprocess.run([AIRFLOW_BIN, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return AIRFLOW_HOME

@@ -1,0 +1,101 @@
+"""The provider registers with Airflow: CLI start-up, providers list, the UI's connection form."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.airflow.conftest import AIRFLOW_BIN
+
+
+def run_airflow(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AIRFLOW_BIN, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_airflow_version_starts_with_provider_installed() -> None:
+    result = run_airflow("version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("3.")
+
+
+def test_providers_list_shows_the_provider() -> None:
+    result = run_airflow("providers", "list", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    providers = {p["package_name"]: p for p in json.loads(result.stdout)}
+    assert "airflow-provider-lockit" in providers
+    assert providers["airflow-provider-lockit"]["version"] == "0.1.0"
+
+
+def test_lockit_cli_group_is_registered() -> None:
+    result = run_airflow("lockit", "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("authorize", "status", "refresh"):
+        assert command in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def api_server(airflow_db: object) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "AIRFLOW__API__PORT": str(port)}
+    proc = subprocess.Popen(
+        [AIRFLOW_BIN, "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/api/v2/version", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, "airflow api-server exited during start-up"
+            time.sleep(0.5)
+        else:
+            pytest.fail("airflow api-server did not answer within 120 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_ui_hook_meta_renders_the_lockit_form(api_server: str) -> None:
+    meta = requests.get(f"{api_server}/ui/connections/hook_meta", timeout=30).json()
+    (lockit,) = [m for m in meta if m["connection_type"] == "lockit"]
+    assert lockit["hook_class_name"] == "lockit_provider.hooks.lockit.LockitHook"
+    fields = lockit["standard_fields"]
+    assert fields["host"] == {
+        "hidden": False,
+        "title": "API base URL",
+        "placeholder": "https://api.lockitnetwork.com",
+    }
+    assert fields["login"]["title"] == "Client ID"
+    assert fields["password"]["title"] == "Client Secret"
+    assert fields["port"]["hidden"] is True
+    assert fields["url_schema"]["hidden"] is True
+    extras = lockit["extra_fields"]
+    assert extras["use_pkce"]["value"] is True
+    assert extras["redirect_uri"]["schema"]["title"] == "Redirect URI"
+    for name in ("authorize_url", "token_url", "timeout", "ca_bundle"):
+        assert name in extras
+    for secret in ("access_token", "refresh_token"):
+        assert extras[secret]["schema"]["format"] == "password"

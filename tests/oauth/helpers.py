@@ -1,0 +1,80 @@
+"""Shared helpers for the OAuth core tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
+from lockit_provider.oauth.store import MemoryStore
+from lockit_provider.oauth.token import TokenRecord
+from lockit_provider.sandbox import Sandbox
+
+CLIENT_ID = "lockit-client"
+CLIENT_SECRET = "lockit-secret"
+REDIRECT_URI = "http://127.0.0.1:8765/callback"
+REAUTH = "airflow lockit authorize --conn-id lockit_test"
+RECOVER = "airflow lockit refresh --conn-id lockit_test"
+
+
+def make_config(sandbox: Sandbox, **overrides: Any) -> OAuthClientConfig:
+    """Return a client configuration pointing at ``sandbox``."""
+    settings: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "authorize_url": sandbox.authorize_url,
+        "token_url": sandbox.token_url,
+        "redirect_uri": REDIRECT_URI,
+        "timeout": 5.0,
+        **overrides,
+    }
+    return OAuthClientConfig(**settings)
+
+
+def make_client(sandbox: Sandbox, session: requests.Session | None = None, **overrides: Any) -> OAuthClient:
+    """Return a client for ``sandbox``."""
+    return OAuthClient(make_config(sandbox, **overrides), session)
+
+
+def issued_record(sandbox: Sandbox, **changes: Any) -> TokenRecord:
+    """Run a grant inside the sandbox and return its tokens as a record (with ``changes`` applied)."""
+    record = TokenRecord.from_token_response(
+        sandbox.issue_tokens(), previous=None, now=time.time(), obtained_by="test/0"
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def expired_store(sandbox: Sandbox) -> tuple[MemoryStore, TokenRecord]:
+    """Return a store holding a record whose access token expired a minute ago."""
+    record = issued_record(sandbox, expires_at=time.time() - 60)
+    return MemoryStore(record), record
+
+
+def refresh_requests(sandbox: Sandbox) -> int:
+    """Return how many refresh_token grants reached the sandbox."""
+    return int(sandbox.stats()["token_requests"].get("refresh_token", 0))
+
+
+class RecordingAdapter(HTTPAdapter):
+    """A transport adapter that keeps every request it sent and the response it got."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exchanges: list[tuple[requests.PreparedRequest, requests.Response]] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().send(request, *args, **kwargs)
+        self.exchanges.append((request, response))
+        return response
+
+
+def recording_session() -> tuple[requests.Session, RecordingAdapter]:
+    """Return a session whose http:// traffic goes through a RecordingAdapter."""
+    session = requests.Session()
+    adapter = RecordingAdapter()
+    session.mount("http://", adapter)
+    return session, adapter
