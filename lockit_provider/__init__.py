@@ -33,7 +33,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "LockitNetwork", "python-modules": ["lockit_provider.operators.lockit"]}
         ],
-        "sensors": [{"integration-name": "LockitNetwork", "python-modules": ["lockit_provider.sensors.lockit"]}],
+        "sensors": [
+            {"integration-name": "LockitNetwork", "python-modules": ["lockit_provider.sensors.lockit"]}
+        ],
         "triggers": [
             {"integration-name": "LockitNetwork", "python-modules": ["lockit_provider.triggers.lockit"]}
         ],

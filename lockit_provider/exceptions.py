@@ -9,6 +9,7 @@ from __future__ import annotations
 from airflow.exceptions import AirflowException
 
 from lockit_provider.oauth.errors import (
+    InvalidClientError,
     OAuthConfigError,
     OAuthError,
     ReauthorizationRequired,
@@ -72,4 +73,10 @@ def as_lockit_error(error: OAuthError, *, conn_id: str) -> LockitError:
         return LockitTokenEndpointError(message, status=error.status, retry_after=error.retry_after)
     if isinstance(error, OAuthConfigError):
         return LockitConfigError(message, field=error.field)
+    if isinstance(error, InvalidClientError):
+        return LockitConfigError(
+            f"The token endpoint rejected the client credentials ({message}): check the Client ID "
+            f"(field 'login') and Client Secret (field 'password') of connection {conn_id!r}.",
+            field="password",
+        )
     return LockitError(message)

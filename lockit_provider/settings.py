@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from lockit_provider import DEFAULT_API_URL
@@ -32,7 +32,8 @@ class ConnectionLike(Protocol):
     password: str | None
 
     @property
-    def extra_dejson(self) -> dict[str, Any]: ...
+    def extra_dejson(self) -> dict[str, Any]:
+        """Return the connection's extras as a dict."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class LockitSettings:
     authorize_url: str = ""
     token_url: str = ""
     use_pkce: bool = True
-    client_auth: str = "form"
+    client_auth: Literal["form", "raw"] = "form"
     timeout: float = DEFAULT_TIMEOUT
     ca_bundle: str | None = None
     token_variable: str = ""
@@ -68,7 +69,7 @@ class LockitSettings:
     bootstrap: BootstrapTokens = BootstrapTokens(None, None, None)
 
     def __repr__(self) -> str:
-        return f"LockitSettings(conn_id={self.conn_id!r}, api_url={self.api_url!r}, client_id={self.client_id!r})"
+        return f"LockitSettings(conn_id={self.conn_id!r}, api_url={self.api_url!r})"
 
     @property
     def verify(self) -> bool | str:
@@ -139,12 +140,14 @@ def settings_from_connection(conn: ConnectionLike) -> LockitSettings:
         authorize_url=_optional_str(extras.get("authorize_url")) or f"{api_url}/oauth/authorize",
         token_url=_optional_str(extras.get("token_url")) or f"{api_url}/oauth/access-token",
         use_pkce=_bool(extras.get("use_pkce", True), "use_pkce", conn_id),
-        client_auth=client_auth,
+        client_auth=cast(Literal["form", "raw"], client_auth),
         timeout=_positive_float(extras.get("timeout"), DEFAULT_TIMEOUT, "timeout", conn_id),
         ca_bundle=ca_bundle,
         token_variable=_optional_str(extras.get("token_variable")) or token_variable_name(conn_id),
         state_dir=Path(_optional_str(extras.get("state_dir")) or default_state_dir()).expanduser(),
-        refresh_leeway=_positive_float(extras.get("refresh_leeway"), DEFAULT_LEEWAY, "refresh_leeway", conn_id),
+        refresh_leeway=_positive_float(
+            extras.get("refresh_leeway"), DEFAULT_LEEWAY, "refresh_leeway", conn_id
+        ),
         bootstrap=BootstrapTokens(
             access_token=_optional_str(extras.get("access_token")),
             refresh_token=_optional_str(extras.get("refresh_token")),

@@ -17,6 +17,7 @@ class RefreshingBearerAuth(AuthBase):
         self._refresher = refresher
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Attach the current access token and the retry-on-401 hook."""
         token = self._refresher.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         request.register_hook("response", self._retry_on_401)

@@ -180,13 +180,14 @@ class OAuthClient:
     def code_from_redirect(self, redirect_url: str, *, state: str) -> str:
         """Return the authorization code from the redirect, after checking its ``state``."""
         params = dict(parse_qsl(urlsplit(redirect_url).query))
-        if "error" in params:
-            raise _protocol_error(None, params, "the authorization was refused")
+        # state first: an error redirect with a foreign state is as untrusted as a forged code.
         if not hmac.compare_digest(params.get("state", ""), state):
             raise OAuthError(
                 "the redirect's state does not match this authorization request (a stale or forged "
                 "redirect): start the authorization again"
             )
+        if "error" in params:
+            raise _protocol_error(None, params, "the authorization was refused")
         code = params.get("code")
         if not code:
             raise OAuthError("the redirect carries no authorization code")

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 INVALID_GRANT_POLL = 0.5  # seconds between store reads while waiting for a sibling's record
 PERSIST_BACKOFF = 0.1  # first pause between save attempts; doubles each time
-TRANSIENT_BACKOFF = 30.0  # pause before retrying an early refresh that failed transiently
+TRANSIENT_BACKOFF = 30.0
+SHORT_LIFETIME_SHARE = 0.1  # at most this share of a token's lifetime is spent early  # pause before retrying an early refresh that failed transiently
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
@@ -149,10 +150,14 @@ class Refresher:
             return self._refresh_locked(rejected=rejected_access_token, force=force)
 
     def _is_due(self, record: TokenRecord, now: float) -> bool:
-        """Return whether ``record`` should be refreshed now (never earlier than half its lifetime)."""
+        """Return whether ``record`` should be refreshed now (never before the last tenth of its lifetime).
+
+        The tenth keeps short-lived tokens to about one refresh per lifetime; real ones (days) use the
+        leeway.
+        """
         if not record.access_token:
             return True
-        return record.expires_within(min(self._margin, record.lifetime / 2), now)
+        return record.expires_within(min(self._margin, record.lifetime * SHORT_LIFETIME_SHARE), now)
 
     def _load_unlocked(self) -> TokenRecord | None:
         """Read the store without locking, unless a journal entry waits to be replayed (needs the lock)."""

@@ -44,6 +44,7 @@ def build_refresher(settings: LockitSettings, *, store: TokenStore | None = None
         journal=rescue_journal(settings),
         leeway=settings.refresh_leeway,
         reauth_command=settings.reauth_command,
+        recover_command=f"airflow lockit refresh --conn-id {settings.conn_id}",
         on_new_token=_mask_secret,
     )
 

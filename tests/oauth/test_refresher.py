@@ -119,7 +119,7 @@ def test_jitter_spreads_siblings_and_short_lifetimes_do_not_refresh_every_call(s
     short = issued_record(sandbox, obtained_at=now, expires_at=now + 120)  # lifetime below the leeway
     refresher = make_refresher(sandbox, MemoryStore(short), tmp_path, jitter=60)
     assert 240 < refresher._margin <= 300
-    assert refresher.get_record() == short  # refreshes only in the last half of its lifetime
+    assert refresher.get_record() == short  # refreshes only in the last tenth of its lifetime
     assert refresh_requests(sandbox) == 0
 
 

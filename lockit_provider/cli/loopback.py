@@ -1,0 +1,145 @@
+"""Receive the OAuth redirect on a loopback redirect URI (RFC 8252 section 7.3) with ``http.server``.
+
+The listener binds the loopback address only, on the redirect URI's port, answers exactly one
+request on the redirect URI's path (anything else is a 404 that does not count) and hands the full
+redirect URL to a callback that checks ``state`` and redeems the code; the browser gets a page saying
+how that went.
+"""
+
+from __future__ import annotations
+
+import html
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+from lockit_provider.cli.errors import EXPECTED_ERRORS, CliError, one_line
+
+T = TypeVar("T")
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_redirect(redirect_uri: str) -> bool:
+    """Return whether this CLI can receive the redirect itself (plain http on a loopback host)."""
+    parts = urlsplit(redirect_uri)
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+
+
+class _Server(ThreadingHTTPServer, Generic[T]):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, address: tuple[str, int], redirect_uri: str, redeem: Callable[[str], T], family: int
+    ) -> None:
+        self.address_family = family
+        super().__init__(address, _Handler)
+        parts = urlsplit(redirect_uri)
+        self.callback_path = parts.path or "/"
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.redeem = redeem
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: Exception | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server[Any]
+
+    def do_GET(self) -> None:
+        """Answer the one redirect; every other path is a 404 that does not count."""
+        if urlsplit(self.path).path != self.server.callback_path:
+            self._page(404, "Not found", "This address only receives the LockitNetwork redirect.")
+            return
+        with self.server.lock:
+            if self.server.done.is_set():
+                self._page(409, "Already handled", "The authorization was already received. Close this tab.")
+                return
+            try:
+                self.server.result = self.server.redeem(self.server.origin + self.path)
+            except Exception as error:
+                self.server.error = error
+                reason = one_line(error) if isinstance(error, EXPECTED_ERRORS) else "unexpected error"
+                self._page(
+                    400,
+                    "Authorization failed",
+                    f"{reason}. Return to the terminal for details; nothing was stored.",
+                )
+            else:
+                self._page(
+                    200,
+                    "Authorization complete",
+                    "LockitNetwork granted access. You can close this tab; the terminal stores the tokens.",
+                )
+            finally:
+                self.server.done.set()
+
+    def _page(self, status: int, title: str, message: str) -> None:
+        body = (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title></head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")  # the URL carries the code
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log nothing: request lines carry the authorization code."""
+
+
+class LoopbackReceiver(Generic[T]):
+    """Listen on a loopback redirect URI and redeem the first redirect that reaches its path."""
+
+    def __init__(self, redirect_uri: str, redeem: Callable[[str], T]) -> None:
+        parts = urlsplit(redirect_uri)
+        ipv6 = parts.hostname == "::1"
+        host = "::1" if ipv6 else "127.0.0.1"  # never a wildcard address: only this host may answer
+        port = parts.port or 80
+        try:
+            self._server: _Server[T] = _Server(
+                (host, port), redirect_uri, redeem, socket.AF_INET6 if ipv6 else socket.AF_INET
+            )
+        except OSError as error:
+            raise CliError(
+                f"cannot listen on {host} port {port} for the redirect ({error.strerror or error}): "
+                "stop whatever uses that port, or use --paste"
+            ) from None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LoopbackReceiver[T]:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="lockit-loopback", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def wait(self, timeout: float) -> T:
+        """Return what ``redeem`` returned for the redirect; raise its error, or CliError on timeout."""
+        if not self._server.done.wait(timeout):
+            raise CliError(
+                f"no redirect arrived within {timeout:g} s: approve in the browser sooner (or raise "
+                "--timeout), or use --paste"
+            )
+        with self._server.lock:  # the handler may still be writing its page
+            if self._server.error is not None:
+                raise self._server.error
+            return self._server.result  # type: ignore[return-value]

@@ -1,0 +1,191 @@
+"""A real Airflow for end-to-end tests: ``airflow standalone`` (scheduler, LocalExecutor, triggerer,
+DAG processor, API server) in a private AIRFLOW_HOME on SQLite, driven through the REST API.
+
+Unlike ``airflow dags test``, tasks run in supervised worker processes that cannot touch the ORM and
+triggers run in the real triggerer, so token persistence and masking are exercised as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+BIN_DIR = Path(sys.executable).parent
+TERMINAL_STATES = {"success", "failed"}
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowStack:
+    """Start, drive and stop one ``airflow standalone`` process tree."""
+
+    def __init__(self, home: Path, dags_folder: Path, env: Mapping[str, str] | None = None) -> None:
+        self.home = home
+        self.dags_folder = dags_folder
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__PARALLELISM": "16",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "LOCKIT_STATE_DIR": str(home / "lockit"),
+            **(env or {}),
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "standalone.log"
+
+    def start(self, timeout: float = 180) -> AirflowStack:
+        """Migrate the DB, start ``airflow standalone`` and wait until its API answers."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate", timeout=300)
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [str(BIN_DIR / "airflow"), "standalone"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait(lambda: self._get_ok("/api/v2/version"), timeout, "the API server to answer")
+        return self
+
+    def stop(self) -> None:
+        """Stop the whole process tree (SIGTERM, then SIGKILL after a grace period)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=10)
+
+    def __enter__(self) -> AirflowStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command against this stack's home; raise on failure."""
+        result = subprocess.run(
+            [str(BIN_DIR / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the REST API (all users are admins here) and return the decoded JSON body."""
+        response = requests.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the DAG processor has parsed ``dag_id``; fail with its import errors if any."""
+
+        def parsed() -> bool:
+            errors = self.api("GET", "/api/v2/importErrors")["import_errors"]
+            if errors:
+                raise AssertionError(f"DAG import errors: {json.dumps(errors, indent=1)[:4000]}")
+            return self._get_ok(f"/api/v2/dags/{dag_id}")
+
+        self._wait(parsed, timeout, f"DAG {dag_id} to be parsed")
+
+    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300) -> str:
+        """Trigger ``dag_id``, wait for the run to finish and return its final state."""
+        self.wait_for_dag(dag_id)
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        run = self.api(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
+        run_id = run["dag_run_id"]
+        state: dict[str, str] = {}
+
+        def finished() -> bool:
+            state["value"] = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            return state["value"] in TERMINAL_STATES
+
+        self._wait(finished, timeout, f"run {run_id} of {dag_id} to finish")
+        self.last_run_id = run_id
+        return state["value"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Return the task instances of a run (mapped ones included)."""
+        body = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        return list(body["task_instances"])
+
+    def xcom_values(self, dag_id: str, run_id: str) -> list[str]:
+        """Return every XCom value of a run as JSON text."""
+        values = []
+        for ti in self.task_instances(dag_id, run_id):
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries"
+            entries = self.api("GET", path, params={"map_index": ti.get("map_index", -1)})["xcom_entries"]
+            for entry in entries:
+                item = self.api("GET", f"{path}/{entry['key']}", params={"map_index": entry["map_index"]})
+                values.append(json.dumps(item.get("value")))
+        return values
+
+    def all_logs(self) -> str:
+        """Return the text of every log this stack wrote: task logs and the components' own output."""
+        chunks = [self.log_path.read_text(errors="replace")] if self.log_path.exists() else []
+        for path in sorted((self.home / "logs").rglob("*")):
+            if path.is_file():
+                chunks.append(path.read_text(errors="replace"))
+        return "\n".join(chunks)
+
+    def _get_ok(self, path: str) -> bool:
+        try:
+            return requests.get(f"{self.base_url}{path}", timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    def _wait(self, condition: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise AssertionError(f"airflow standalone exited while waiting for {what}:\n{self._tail()}")
+            if condition():
+                return
+            time.sleep(1)
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n{self._tail()}")
+
+    def _tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
