@@ -41,8 +41,8 @@ logger = logging.getLogger(__name__)
 
 INVALID_GRANT_POLL = 0.5  # seconds between store reads while waiting for a sibling's record
 PERSIST_BACKOFF = 0.1  # first pause between save attempts; doubles each time
-TRANSIENT_BACKOFF = 30.0
-SHORT_LIFETIME_SHARE = 0.1  # at most this share of a token's lifetime is spent early  # pause before retrying an early refresh that failed transiently
+TRANSIENT_BACKOFF = 30.0  # pause before retrying an early refresh that failed transiently
+SHORT_LIFETIME_SHARE = 0.1  # at most this share of a token's lifetime is spent early
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
