@@ -20,7 +20,7 @@ from lockit_provider.cli.errors import CliError
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
 
-METADATA_DB = "the metadata DB"
+METADATA_DB = "metadata DB"
 
 
 @dataclass(frozen=True)
@@ -98,5 +98,5 @@ def _describe_backend(backend: str, conn_id: str) -> str:
     if backend == "MetastoreBackend":
         return METADATA_DB
     if backend == "EnvironmentVariablesBackend":
-        return f"the environment variable AIRFLOW_CONN_{conn_id.upper()}"
-    return f"the secrets backend {backend}"
+        return f"environment variable AIRFLOW_CONN_{conn_id.upper()}"
+    return f"secrets backend {backend}"
