@@ -59,7 +59,8 @@ def test_parallel_tasks_and_a_trigger_share_one_rotating_grant(sandbox, tmp_path
     refreshes = stats["token_requests"].get("refresh_token", 0)
     windows = math.ceil(elapsed / EXPIRES_IN)
     print(
-        f"elapsed {elapsed:.0f} s, {windows} expiry windows, {refreshes} refreshes, stats {stats['api_requests']}"
+        f"elapsed {elapsed:.0f} s, {windows} expiry windows, {refreshes} refreshes, "
+        f"api {stats['api_requests']}"
     )
     assert stats["invalid_grant"] == 0
     assert 1 <= refreshes <= windows + 1
