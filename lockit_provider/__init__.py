@@ -120,6 +120,12 @@ def _conn_fields() -> dict[str, dict[str, Any]]:
             "connection id.",
             type=["string", "null"],
         ),
+        "lock_url": field(
+            "Cross-host refresh lock (Redis URL)",
+            "Optional redis:// URL (e.g. the Redis your Celery workers use) so only one host refreshes at "
+            "a time; without it refreshes are single-flight per host.",
+            type=["string", "null"],
+        ),
         "access_token": field(
             "Access token (bootstrap)",
             "Written by `airflow lockit authorize`; usually leave empty.",

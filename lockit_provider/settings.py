@@ -66,6 +66,7 @@ class LockitSettings:
     token_variable: str = ""
     state_dir: Path = Path(".")
     refresh_leeway: float = DEFAULT_LEEWAY
+    lock_url: str | None = None
     bootstrap: BootstrapTokens = BootstrapTokens(None, None, None)
 
     def __repr__(self) -> str:
@@ -145,6 +146,7 @@ def settings_from_connection(conn: ConnectionLike) -> LockitSettings:
         ca_bundle=ca_bundle,
         token_variable=_optional_str(extras.get("token_variable")) or token_variable_name(conn_id),
         state_dir=Path(_optional_str(extras.get("state_dir")) or default_state_dir()).expanduser(),
+        lock_url=_optional_str(extras.get("lock_url")),
         refresh_leeway=_positive_float(
             extras.get("refresh_leeway"), DEFAULT_LEEWAY, "refresh_leeway", conn_id
         ),

@@ -86,6 +86,7 @@ class Refresher:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_new_token: Callable[[str], None] | None = None,
+        host_lock: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -102,6 +103,7 @@ class Refresher:
         self._clock = clock
         self._sleep = sleep
         self._on_new_token = on_new_token
+        self._host_lock = host_lock
         self._lock_path = Path(lock_dir) / f"{safe_filename(key)}.lock"
         self._thread_lock = _thread_lock(str(self._lock_path.absolute()))
         self._current: TokenRecord | None = None
@@ -170,7 +172,7 @@ class Refresher:
 
     @contextlib.contextmanager
     def _single_flight(self) -> Iterator[None]:
-        """Hold this key's thread lock, then its file lock: one refresher per host at a time."""
+        """Hold this key's thread lock, its file lock, then the cross-host lock if one is configured."""
         if not self._thread_lock.acquire(timeout=self._lock_timeout):
             raise self._lock_timeout_error()
         try:
@@ -182,7 +184,9 @@ class Refresher:
             except FileLockTimeout:
                 raise self._lock_timeout_error() from None
             try:
-                yield
+                # Hosts share no file system: a deployment-wide lock (e.g. Redis) spans them.
+                with self._host_lock() if self._host_lock is not None else contextlib.nullcontext():
+                    yield
             finally:
                 file_lock.release()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
 from lockit_provider.oauth.journal import RescueJournal
+from lockit_provider.oauth.redis_lock import RedisRefreshLock
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import TokenStore
 from lockit_provider.settings import LockitSettings, require_client_secret
@@ -46,6 +47,7 @@ def build_refresher(settings: LockitSettings, *, store: TokenStore | None = None
         reauth_command=settings.reauth_command,
         recover_command=f"airflow lockit refresh --conn-id {settings.conn_id}",
         on_new_token=_mask_secret,
+        host_lock=RedisRefreshLock(settings.lock_url, settings.token_variable) if settings.lock_url else None,
     )
 
 
