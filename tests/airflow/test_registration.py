@@ -49,7 +49,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def api_server(airflow_db: object) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "AIRFLOW__API__PORT": str(port)}
+    env = {**os.environ, "AIRFLOW__API__PORT": str(port), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     proc = subprocess.Popen(
         [AIRFLOW_BIN, "api-server", "--port", str(port), "--host", "127.0.0.1"],
         env=env,
@@ -99,3 +99,41 @@ def test_ui_hook_meta_renders_the_lockit_form(api_server: str) -> None:
         assert name in extras
     for secret in ("access_token", "refresh_token"):
         assert extras[secret]["schema"]["format"] == "password"
+
+
+def _ui_test(api_server: str, sandbox, extra: dict) -> dict:
+    body = {
+        "connection_id": "lockit_from_the_form",
+        "conn_type": "lockit",
+        "host": sandbox.url,
+        "login": "lockit-client",
+        "password": "lockit-secret",
+        "extra": json.dumps(extra),
+    }
+    response = requests.post(f"{api_server}/api/v2/connections/test", json=body, timeout=60)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def test_ui_test_button_calls_the_api_and_never_refreshes(api_server, sandbox_factory):
+    sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate-revoke")
+    tokens = sandbox.issue_tokens()
+    extra = {k: tokens[k] for k in ("access_token", "refresh_token")} | {"expires_at": int(time.time()) + 600}
+
+    ok = _ui_test(api_server, sandbox, extra)
+    assert ok == {"status": True, "message": "Connected: 3 project(s) visible."}
+
+    sandbox.expire_access_tokens()
+    expired = _ui_test(api_server, sandbox, extra)
+    assert expired["status"] is False
+    assert "rejected" in expired["message"]
+    stats = sandbox.stats()
+    assert stats["token_requests"].get("refresh_token", 0) == 0  # nothing spent in the API server
+    variables = requests.get(f"{api_server}/api/v2/variables", timeout=30).json()["variables"]
+    assert not [v for v in variables if v["key"].startswith("lockit_token__")]
+    for token in stats["issued_tokens"]:
+        assert token not in json.dumps([ok, expired])
+
+    unauthorized = _ui_test(api_server, sandbox, {})
+    assert unauthorized["status"] is False
+    assert "airflow lockit authorize" in unauthorized["message"]
