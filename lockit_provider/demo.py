@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 CONN_ID = "lockit_demo"
-SECRET_ENV = "LOCKIT_DEMO_CLIENT_SECRET"
+SECRET_ENV = "LOCKIT_DEMO_CLIENT_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
 
 def main() -> int:
@@ -66,9 +66,11 @@ def _authorize(env: dict[str, str], api_url: str, redirect_uri: str, secret: str
 
     _say("airflow lockit authorize (the demo plays the browser)")
     proc = subprocess.Popen(
-        [_airflow_bin(), "lockit", "authorize", "--conn-id", CONN_ID, "--client-id", "lockit-client"]
-        + ["--client-secret-env", SECRET_ENV, "--api-url", api_url, "--redirect-uri", redirect_uri]
-        + ["--no-browser", "--timeout", "60"],
+        [
+            *(_airflow_bin(), "lockit", "authorize", "--conn-id", CONN_ID, "--client-id", "lockit-client"),
+            *("--client-secret-env", SECRET_ENV, "--api-url", api_url, "--redirect-uri", redirect_uri),
+            *("--no-browser", "--timeout", "60"),
+        ],
         env={**env, SECRET_ENV: secret},
         stdout=subprocess.PIPE,
         text=True,

@@ -1,9 +1,13 @@
-"""A requests auth that sends the bearer token and refreshes once on a 401."""
+"""Auth for requests and httpx that sends the bearer token and refreshes once on a 401."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import httpx
 import requests
 from requests.auth import AuthBase
 
@@ -46,3 +50,21 @@ class RefreshingBearerAuth(AuthBase):
         new_response.history.append(response)
         new_response.request = retry
         return new_response
+
+
+class RefreshingBearerAsyncAuth(httpx.Auth):
+    """The same for httpx: the refresher blocks (locks, store I/O), so it runs on a worker thread."""
+
+    def __init__(self, refresher: Refresher) -> None:
+        self._refresher = refresher
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Send the request with the current token; after a 401, refresh once and send it again."""
+        token = await asyncio.to_thread(self._refresher.access_token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            refresh = functools.partial(self._refresher.refresh, rejected_access_token=token)
+            record = await asyncio.to_thread(refresh)
+            request.headers["Authorization"] = f"Bearer {record.access_token}"
+            yield request

@@ -102,3 +102,9 @@ def unmatched_clips(clips: Iterable[str], matches: Iterable[JsonObject]) -> list
     """Return the clip names that have no match, in the order asked."""
     matched = {m.get("clip") for m in matches}
     return [clip for clip in clips if clip not in matched]
+
+
+def preview_names(names: Sequence[str], limit: int = 5) -> str:
+    """Return the first few names and how many more there are, for logs."""
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -25,3 +26,22 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 def excerpt(text: str, secrets: Iterable[str | None] = (), limit: int = EXCERPT_CHARS) -> str:
     """Return a short single-line, redacted excerpt of a response body (redacted before it is cut)."""
     return redact(" ".join(text.split()), secrets)[:limit]
+
+
+class RedactingFilter(logging.Filter):
+    """Redact token values from the records of HTTP libraries that log request URLs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a record that mentions a token; keep every record."""
+        message = record.getMessage()
+        if "token" in message.lower() or "bearer" in message.lower():
+            record.msg, record.args = redact(message), ()
+        return True
+
+
+def redact_http_library_logs() -> None:
+    """Install the filter on the loggers that print URLs (urllib3 at DEBUG, httpx at INFO)."""
+    for name in ("urllib3.connectionpool", "httpx"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

@@ -100,6 +100,7 @@ class RetryState:
         self.retries += 1
         return wait
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str) -> float | None:
+        """Record why the retries end; return None, the "do not retry" answer."""
         self.stop_reason = reason
         return None

@@ -124,11 +124,11 @@ class LockitCli:
         self.outputs.append(done.stdout + done.stderr)
         return Run(done.returncode, done.stdout, done.stderr)
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> Running:
+    def start(self, *args: str, env: dict[str, str] | None = None, stdin: int = subprocess.PIPE) -> Running:
         proc = subprocess.Popen(
             [AIRFLOW_BIN, "lockit", *args],
             env={**CLI_ENV, **(env or {})},
-            stdin=subprocess.PIPE,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
