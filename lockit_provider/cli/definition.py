@@ -41,13 +41,15 @@ def get_lockit_cli_commands() -> list[Any]:
         Arg(
             ("--redirect-url",),
             metavar="URL",
-            help="The full redirect URL from the browser, for scripts (implies paste mode)",
+            help="The full redirect URL from the browser: finishes the request an earlier --paste run on "
+            "this host opened (for scripts)",
         ),
         Arg(
             ("--timeout",),
             type=float,
             default=300.0,
-            help="Seconds to wait for the browser callback (default 300)",
+            help="Seconds to wait for the browser callback; also how long a --paste request stays open "
+            "(default 300)",
         ),
     )
     return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,10 +19,9 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from lockit_provider.cli.errors import EXPECTED_ERRORS, CliError, one_line
+from lockit_provider.oauth.client import LOOPBACK_HOSTS
 
 T = TypeVar("T")
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def is_loopback_redirect(redirect_uri: str) -> bool:
@@ -44,9 +44,15 @@ class _Server(ThreadingHTTPServer, Generic[T]):
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.redeem = redeem
         self.lock = threading.Lock()
-        self.done = threading.Event()
+        self.received = threading.Event()  # the redirect arrived (the timeout stops counting)
+        self.done = threading.Event()  # ... and was redeemed, or failed
         self.result: T | None = None
         self.error: Exception | None = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a browser hangs up early; the outcome is already recorded."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,9 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._page(404, "Not found", "This address only receives the LockitNetwork redirect.")
             return
         with self.server.lock:
-            if self.server.done.is_set():
+            if self.server.received.is_set():
                 self._page(409, "Already handled", "The authorization was already received. Close this tab.")
                 return
+            self.server.received.set()
             try:
                 self.server.result = self.server.redeem(self.server.origin + self.path)
             except Exception as error:
@@ -134,11 +141,13 @@ class LoopbackReceiver(Generic[T]):
 
     def wait(self, timeout: float) -> T:
         """Return what ``redeem`` returned for the redirect; raise its error, or CliError on timeout."""
-        if not self._server.done.wait(timeout):
+        if not self._server.received.wait(timeout):
             raise CliError(
                 f"no redirect arrived within {timeout:g} s: approve in the browser sooner (or raise "
                 "--timeout), or use --paste"
             )
+        # Redeeming has its own HTTP timeout; a code being exchanged must not be abandoned midway.
+        self._server.done.wait()
         with self._server.lock:  # the handler may still be writing its page
             if self._server.error is not None:
                 raise self._server.error

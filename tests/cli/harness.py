@@ -174,5 +174,11 @@ def redirect_location(url: str) -> str:
     return str(response.headers["Location"])
 
 
+def bootstrap_extras(sandbox: Sandbox, expires_at: int = 1_900_000_000) -> dict[str, Any]:
+    """Return connection extras holding tokens of a separate grant (as an earlier authorize left them)."""
+    tokens = sandbox.issue_tokens()
+    return {key: tokens[key] for key in ("access_token", "refresh_token")} | {"expires_at": expires_at}
+
+
 def issued_tokens(sandbox: Sandbox) -> list[Any]:
     return list(sandbox.stats()["issued_tokens"])
