@@ -60,7 +60,7 @@ def run_workers(env: dict[str, str], connection_for_host: dict[str, str]) -> lis
             worker_env = {**env, "AIRFLOW_CONN_LOCKIT_DEFAULT": connection_for_host[host]}
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "tests.services.worker", str(start_at)],
+                    [sys.executable, "-m", "tests.airflow.token_worker", str(start_at), "1"],
                     env=worker_env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -71,7 +71,8 @@ def run_workers(env: dict[str, str], connection_for_host: dict[str, str]) -> lis
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-2000:]
-        outputs.append(out.strip().splitlines()[-1])  # Airflow logs to stdout too
+        (line,) = [x for x in out.splitlines() if x.startswith("RESULTS ")]  # Airflow logs to stdout too
+        outputs.extend(line.split()[1:])
     return outputs
 
 
