@@ -101,6 +101,29 @@ def _conn_fields() -> dict[str, dict[str, Any]]:
             type=["number", "null"],
             default=30,
         ),
+        "connect_timeout": field(
+            "Connect timeout (seconds)",
+            "How long to wait for a TCP/TLS connection to the API.",
+            type=["number", "null"],
+            default=10,
+        ),
+        "read_timeout": field(
+            "Read timeout (seconds)",
+            "How long to wait for an API answer; empty uses Timeout.",
+            type=["number", "null"],
+        ),
+        "max_retries": field(
+            "Max retries",
+            "Retries on 429, 502, 503, 504 and connection errors (backoff; Retry-After honoured).",
+            type=["integer", "null"],
+            default=4,
+        ),
+        "retry_deadline": field(
+            "Retry deadline (seconds)",
+            "Give up retrying once this much time has passed since the first attempt.",
+            type=["number", "null"],
+            default=120,
+        ),
         "ca_bundle": field(
             "CA bundle path",
             "Path to a PEM CA bundle to verify TLS with; empty uses the system trust store.",

@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded LockitNetwork sandbox."""
+"""Shared fixtures: a private Airflow environment and the embedded LockitNetwork sandbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lockit_provider.sandbox import Sandbox
+from tests.airflow_env import airflow_db  # noqa: F401 - sets the Airflow environment first; the fixture
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ class HttpOptions:
         return self.connect_timeout, self.read_timeout
 
 
-def http_options(extras: Mapping[str, Any], *, conn_id: str, read_timeout: float) -> HttpOptions:
+def http_options_from_extras(extras: Mapping[str, Any], *, conn_id: str, read_timeout: float) -> HttpOptions:
     """Read ``connect_timeout``, ``read_timeout``, ``max_retries`` and ``retry_deadline`` from extras.
 
     ``read_timeout`` defaults to the connection's ``timeout``; errors name the extra and the fix.

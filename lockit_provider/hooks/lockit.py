@@ -21,13 +21,14 @@ from airflow.sdk import BaseHook
 from urllib3.exceptions import NewConnectionError
 
 from lockit_provider import CONN_TYPE
+from lockit_provider.exceptions import LockitApiError
 from lockit_provider.hooks import resources
 from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, RefreshingBearerAuth
 from lockit_provider.hooks.errors import api_error, decode_json, lockit_errors, log_retry, unreachable_error
-from lockit_provider.hooks.http_options import HttpOptions, http_options
+from lockit_provider.hooks.http_options import HttpOptions, http_options_from_extras
 from lockit_provider.hooks.resources import JsonObject
 from lockit_provider.http.redact import redact_http_library_logs
-from lockit_provider.http.retry import Failure, RetryPolicy
+from lockit_provider.http.retry import Failure, RetryPolicy, RetryState
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import TokenStore
 from lockit_provider.settings import ConnectionLike, LockitSettings, settings_from_connection
@@ -36,15 +37,12 @@ from lockit_provider.tokens.refresher_factory import build_refresher
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+# urllib3 (at DEBUG) and httpx (at INFO) log request URLs: scrub token values from them too.
 redact_http_library_logs()
 
 
-class LockitHook(BaseHook):
-    """Call the LockitNetwork API with an OAuth access token that is refreshed and persisted safely.
-
-    The Connection is read once per hook instance and one ``requests.Session`` is reused for every call.
-    Transient failures (429, 502, 503, 504, connection errors) are retried with backoff and jitter,
-    honouring ``Retry-After``; see :class:`~lockit_provider.http.retry.RetryPolicy`.
+class LockitHookBase(BaseHook):
+    """What both hooks take: a ``lockit`` connection, and optionally a token store and retry policy.
 
     :param lockit_conn_id: Connection id of a ``lockit`` connection.
     :param token_store: Where the live token record lives; default: the connection's Airflow Variable.
@@ -68,6 +66,22 @@ class LockitHook(BaseHook):
         self._token_store = token_store
         self._retry_policy = retry_policy
 
+    def _http_options(self, connection: ConnectionLike, settings: LockitSettings) -> HttpOptions:
+        extras = connection.extra_dejson
+        options = http_options_from_extras(extras, conn_id=settings.conn_id, read_timeout=settings.timeout)
+        if self._retry_policy is None:
+            return options
+        return dataclasses.replace(options, retry=self._retry_policy)
+
+
+class LockitHook(LockitHookBase):
+    """Call the LockitNetwork API with an OAuth access token that is refreshed and persisted safely.
+
+    The Connection is read once per hook instance and one ``requests.Session`` is reused for every call.
+    Transient failures (429, 502, 503, 504, connection errors) are retried with backoff and jitter,
+    honouring ``Retry-After``; see :class:`~lockit_provider.http.retry.RetryPolicy`.
+    """
+
     @cached_property
     def connection(self) -> ConnectionLike:
         """Return the Airflow Connection (read once)."""
@@ -82,7 +96,7 @@ class LockitHook(BaseHook):
     @cached_property
     def http_options(self) -> HttpOptions:
         """Return the timeouts and retry policy of the connection."""
-        return _http_options(self.connection, self.settings, self._retry_policy)
+        return self._http_options(self.connection, self.settings)
 
     @cached_property
     def refresher(self) -> Refresher:
@@ -157,15 +171,7 @@ class LockitHook(BaseHook):
             log_retry(self, method, endpoint, outcome, state, wait)
             time.sleep(wait)
         if not response.ok:
-            sent = _bearer_token(response.request.headers.get("Authorization"))
-            raise api_error(
-                method,
-                endpoint,
-                response.status_code,
-                response.text,
-                secrets=(sent, *_bootstrap_tokens(self.settings)),
-                note=state.stop_reason,
-            )
+            raise _refused(method, endpoint, response, self.settings, state)
         return response
 
     def get_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
@@ -283,7 +289,7 @@ class LockitHook(BaseHook):
             yield
 
 
-class LockitAsyncHook(BaseHook):
+class LockitAsyncHook(LockitHookBase):
     """The async twin of :class:`LockitHook` for triggers, on one ``httpx.AsyncClient`` per hook.
 
     The Connection is read once (``aget_connection``); the refresher, which blocks on locks and the
@@ -291,22 +297,8 @@ class LockitAsyncHook(BaseHook):
     Call :meth:`aclose` when done.
     """
 
-    conn_name_attr = "lockit_conn_id"
-    default_conn_name = "lockit_default"
-    conn_type = CONN_TYPE
-    hook_name = "LockitNetwork (async)"
-
-    def __init__(
-        self,
-        lockit_conn_id: str = default_conn_name,
-        *,
-        token_store: TokenStore | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__()
-        self.lockit_conn_id = lockit_conn_id
-        self._token_store = token_store
-        self._retry_policy = retry_policy
+    def __init__(self, lockit_conn_id: str = LockitHookBase.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(lockit_conn_id, **kwargs)
         self._setup = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
         self._settings: LockitSettings | None = None
@@ -323,7 +315,7 @@ class LockitAsyncHook(BaseHook):
         connection = await self.aget_connection(self.lockit_conn_id)
         with lockit_errors(self.lockit_conn_id):
             settings = settings_from_connection(connection)
-            options = _http_options(connection, settings, self._retry_policy)
+            options = self._http_options(connection, settings)
             refresher = await asyncio.to_thread(build_refresher, settings, store=self._token_store)
         self._settings, self._options = settings, options
         verify: ssl.SSLContext | bool = True
@@ -376,15 +368,7 @@ class LockitAsyncHook(BaseHook):
             log_retry(self, method, endpoint, outcome, state, wait)
             await asyncio.sleep(wait)
         if not response.is_success:
-            sent = _bearer_token(response.request.headers.get("Authorization"))
-            raise api_error(
-                method,
-                endpoint,
-                response.status_code,
-                response.text,
-                secrets=(sent, *_bootstrap_tokens(settings)),
-                note=state.stop_reason,
-            )
+            raise _refused(method, endpoint, response, settings, state)
         return response
 
     async def get_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
@@ -408,13 +392,6 @@ class LockitAsyncHook(BaseHook):
         return result
 
 
-def _http_options(
-    connection: ConnectionLike, settings: LockitSettings, policy: RetryPolicy | None
-) -> HttpOptions:
-    options = http_options(connection.extra_dejson, conn_id=settings.conn_id, read_timeout=settings.timeout)
-    return dataclasses.replace(options, retry=policy) if policy is not None else options
-
-
 def _requests_failure(error: requests.RequestException) -> Failure:
     """Tell a request that never left (connect failed) from one that may have reached the server."""
     reason = getattr(error.args[0] if error.args else None, "reason", None)
@@ -431,9 +408,20 @@ def _httpx_failure(error: httpx.TransportError) -> Failure:
     raise error  # a proxy or protocol misconfiguration: retrying cannot help
 
 
-def _bearer_token(authorization: str | None) -> str | None:
-    return (authorization or "").partition(" ")[2] or None
-
-
-def _bootstrap_tokens(settings: LockitSettings) -> tuple[str | None, str | None]:
-    return settings.bootstrap.access_token, settings.bootstrap.refresh_token
+def _refused(
+    method: str,
+    endpoint: str,
+    response: requests.Response | httpx.Response,
+    settings: LockitSettings,
+    state: RetryState,
+) -> LockitApiError:
+    """Build the error for a non-2xx answer, scrubbing the token it was sent with from the excerpt."""
+    sent = (response.request.headers.get("Authorization") or "").partition(" ")[2]
+    return api_error(
+        method,
+        endpoint,
+        response.status_code,
+        response.text,
+        secrets=(sent, settings.bootstrap.access_token, settings.bootstrap.refresh_token),
+        note=state.stop_reason,
+    )

@@ -25,7 +25,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 def excerpt(text: str, secrets: Iterable[str | None] = (), limit: int = EXCERPT_CHARS) -> str:
     """Return a short single-line, redacted excerpt of a response body (redacted before it is cut)."""
-    return redact(" ".join(text.split()), secrets)[:limit]
+    # Only the head matters; a generous margin keeps a token that straddles the cut whole.
+    return redact(" ".join(text[: limit * 20].split()), secrets)[:limit]
 
 
 class RedactingFilter(logging.Filter):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.airflow.conftest import AIRFLOW_BIN
+from tests.airflow_env import AIRFLOW_BIN
 
 
 def run_airflow(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

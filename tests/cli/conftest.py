@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from lockit_provider.sandbox import Sandbox
-from tests.airflow.conftest import airflow_db  # noqa: F401  # the fixture, shared with tests/airflow
 from tests.cli.harness import LockitCli, free_port, issued_tokens
 
 
 @pytest.fixture
-def cli(airflow_db: object) -> Iterator[LockitCli]:  # noqa: F811  # the imported fixture
+def cli(airflow_db: object) -> Iterator[LockitCli]:
     """Return a runner of `airflow lockit` subprocesses; kill any still running at teardown."""
     runner = LockitCli()
     yield runner

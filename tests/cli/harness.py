@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from lockit_provider.sandbox import Sandbox
-from tests.airflow.conftest import AIRFLOW_BIN, AIRFLOW_ENV
+from tests.airflow_env import AIRFLOW_BIN, AIRFLOW_ENV
 
 CLIENT_ID = "lockit-client"
 CLIENT_SECRET = "lockit-secret"

@@ -1,6 +1,7 @@
 """Airflow for tests: a private AIRFLOW_HOME on SQLite, migrated once per session.
 
-The environment is set when this file is imported, before any test module imports Airflow.
+The root conftest imports this first, so the environment is set before any test module imports
+Airflow (which would otherwise create ~/airflow).
 """
 
 from __future__ import annotations

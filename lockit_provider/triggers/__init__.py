@@ -1,0 +1,1 @@
+"""Deferrable triggers for the LockitNetwork API."""

@@ -1,0 +1,169 @@
+"""Every example DAG parses cleanly and succeeds under a real scheduler, executor and triggerer.
+
+Deferrable is on for every operator (``[operators] default_deferrable``), the connection comes from
+an ``AIRFLOW_CONN_*`` variable, and the sandbox runs as its own process with rotating refresh tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockit_provider.sandbox import data
+from tests.e2e.sandbox_process import SandboxProcess
+from tests.e2e.stack import AirflowStack
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+DAY_1 = data.SERIES_DAY_IDS[0]
+LATE_CLIPS = ["C007_C001_0512XY.R3D", "C007_C002_0512XY.R3D"]
+
+
+def lockit_connection(sandbox: SandboxProcess) -> str:
+    """Return ``AIRFLOW_CONN_LOCKIT_DEFAULT`` for the sandbox, with freshly issued tokens."""
+    tokens = sandbox.issue_tokens()
+    extra = {
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"],
+        "expires_at": int(time.time()) + tokens["expires_in"],
+    }
+    conn = {"conn_type": "lockit", "host": sandbox.url, "login": "lockit-client", "password": "lockit-secret"}
+    return json.dumps({**conn, "extra": extra})
+
+
+@contextlib.contextmanager
+def running_stack(home: Path, sandbox: SandboxProcess, dag_files: dict[str, str]) -> Iterator[AirflowStack]:
+    """Run ``airflow standalone`` with these DAG files, deferral on and the sandbox connection."""
+    dags = home / "dags"
+    dags.mkdir(parents=True)
+    for name, text in dag_files.items():
+        (dags / name).write_text(text)
+    env = {
+        "AIRFLOW_CONN_LOCKIT_DEFAULT": lockit_connection(sandbox),
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",  # plain http to the sandbox on 127.0.0.1
+    }
+    airflow = AirflowStack(home, dags, env)
+    try:
+        yield airflow.start()
+    finally:
+        airflow.stop()
+
+
+def example_dag_files() -> dict[str, str]:
+    return {path.name: path.read_text() for path in sorted(EXAMPLE_DAGS.glob("*.py"))}
+
+
+@pytest.fixture(scope="module")
+def sandbox_process() -> Iterator[SandboxProcess]:
+    with SandboxProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, sandbox_process: SandboxProcess
+) -> Iterator[AirflowStack]:
+    home = tmp_path_factory.mktemp("e2e-examples")
+    with running_stack(home, sandbox_process, example_dag_files()) as airflow:
+        yield airflow
+
+
+def xcoms(stack: AirflowStack, dag_id: str, task_id: str) -> list[Any]:
+    """Return the return values of a task (one per map index) in the stack's last run."""
+    run_id = stack.last_run_id
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+    tis = [ti for ti in stack.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+    return [stack.api("GET", path, params={"map_index": ti["map_index"]})["value"] for ti in tis]
+
+
+def task_logs(stack: AirflowStack, task_id: str, pattern: str = "attempt=*.log") -> str:
+    """Return the text of a task's logs in the stack (``*.trigger.*`` for what its triggers logged)."""
+    paths = sorted((stack.home / "logs").rglob(f"task_id={task_id}/**/{pattern}"))
+    paths += sorted((stack.home / "logs").rglob(f"task_id={task_id}/{pattern}"))
+    return "\n".join(path.read_text(errors="replace") for path in dict.fromkeys(paths))
+
+
+def deferrals(stack: AirflowStack, task_id: str) -> int:
+    """Count how often a task of the stack deferred, from the task logs."""
+    return task_logs(stack, task_id).count("Pausing task as DEFERRED")
+
+
+def test_example_dags_import_cleanly_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a DAG file touched the network at parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    bag = DagBag(EXAMPLE_DAGS)
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == ["lockit_dailies", "lockit_projects", "lockit_token_keeper"]
+
+
+@pytest.mark.e2e
+def test_projects_and_shooting_days(stack: AirflowStack) -> None:
+    assert stack.run_dag("lockit_projects") == "success"
+
+    assert xcoms(stack, "lockit_projects", "list_projects") == [[data.SERIES_ID, data.FILM_ID]]
+    days = xcoms(stack, "lockit_projects", "list_shooting_days")
+    assert sorted(len(d) for d in days) == [2, 3]
+    assert {"id": DAY_1, "day": 1, "date": "2026-05-12", "unit": "Main Unit"} in days[0] + days[1]
+    assert deferrals(stack, "list_projects") == 1  # the call itself was made by the triggerer
+
+
+@pytest.mark.e2e
+def test_token_keeper_refreshes_early_and_later_tasks_use_the_rotated_token(
+    stack: AirflowStack, sandbox_process: SandboxProcess
+) -> None:
+    assert stack.run_dag("lockit_token_keeper", conf={"refresh_within_hours": 10_000}) == "success"
+
+    (summary,) = xcoms(stack, "lockit_token_keeper", "refresh_early")
+    assert summary["refreshed"] is True
+    assert summary["generation"] == 1
+    assert sandbox_process.stats()["token_requests"]["refresh_token"] == 1
+
+
+@pytest.mark.e2e
+def test_dailies_wait_in_the_triggerer_until_the_takes_are_synced(
+    stack: AirflowStack, sandbox_process: SandboxProcess, tmp_path: Path
+) -> None:
+    clips = ["A001_C001_0512AB.R3D", "A001_C002_0512AB.R3D", *LATE_CLIPS]
+    # Later than the sensor's first poke and the trigger's first poll (poke_interval is 15 s).
+    sandbox_process.control(
+        "POST", "clips", json={"project": data.SERIES_ID, "day": DAY_1, "clips": LATE_CLIPS, "after": 20}
+    )
+    conf = {"clips": clips, "output_dir": str(tmp_path)}
+
+    assert stack.run_dag("lockit_dailies", conf=conf) == "success"
+
+    assert deferrals(stack, "wait_for_takes") == 1
+    polled = task_logs(stack, "wait_for_takes", "*.trigger.*")
+    assert "2 of 4 clips have take metadata; waiting for C007_C001_0512XY.R3D" in polled
+    assert "Trigger fired event" in polled
+    (result,) = xcoms(stack, "lockit_dailies", "match_clips")
+    assert [m["clip"] for m in result["matched"]] == clips
+    assert result["unmatched"] == []
+    rows = list(csv.DictReader((tmp_path / "2026-05-12_dailies.csv").read_text().splitlines()))
+    assert [row["Clip Name"] for row in rows] == clips
+    assert rows[1]["Circled"] == "Yes"
+
+
+@pytest.mark.e2e
+def test_no_token_reached_any_log_or_xcom(stack: AirflowStack, sandbox_process: SandboxProcess) -> None:
+    texts = [stack.all_logs()]
+    for dag_id in ("lockit_projects", "lockit_token_keeper", "lockit_dailies"):
+        runs = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        texts += [value for run in runs for value in stack.xcom_values(dag_id, run["dag_run_id"])]
+    issued = sandbox_process.stats()["issued_tokens"]
+    assert len(issued) >= 4
+    leaks = [token[:6] for token in issued for text in texts if token in text]
+    assert leaks == []

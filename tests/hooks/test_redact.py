@@ -1,0 +1,52 @@
+"""Redaction of error excerpts and logged URLs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from lockit_provider.http.redact import RedactingFilter, excerpt, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/projects?token=abc123&x=1", "/projects?token=[redacted]&x=1"),
+        (
+            '{"access_token": "abc", "refresh_token":"def"}',
+            '{"access_token": "[redacted]", "refresh_token":"[redacted]"}',
+        ),
+        ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer [redacted]"),
+        (
+            '{"error": "invalid_token", "error_description": "expired"}',
+            '{"error": "invalid_token", "error_description": "expired"}',
+        ),
+        (
+            "project 03c54e3098a9a2f73c2517ac3ed69f66 not found",
+            "project 03c54e3098a9a2f73c2517ac3ed69f66 not found",
+        ),
+    ],
+)
+def test_token_values_are_redacted_and_the_rest_kept(text, expected):
+    assert redact(text) == expected
+
+
+def test_known_secrets_are_redacted_wherever_they_stand():
+    assert redact("echo s3cr3t-value here", ["s3cr3t-value", None]) == "echo [redacted] here"
+
+
+def test_excerpt_is_one_short_line_redacted_before_it_is_cut():
+    secret = "x" * 40
+    text = "<html>\n  <body>" + " " * 150 + "oops " + secret + "</body></html>" + "y" * 10_000
+    short = excerpt(text, [secret], limit=60)
+    assert short == "<html> <body> oops [redacted]</body></html>yyyyyyyyyyyyyyyyy"
+    assert "\n" not in short
+
+
+def test_library_log_records_are_redacted():
+    record = logging.LogRecord(
+        "httpx", logging.INFO, "", 0, 'HTTP Request: GET %s "%s"', ("/p?token=abc", "200"), None
+    )
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == 'HTTP Request: GET /p?token=[redacted] "200"'
