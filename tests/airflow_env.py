@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lockit-airflow-"))
 AIRFLOW_ENV = {
@@ -22,6 +23,9 @@ AIRFLOW_ENV = {
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
     "LOCKIT_STATE_DIR": str(AIRFLOW_HOME / "lockit"),
+    # One key for every process of the session: the pytest process, CLI subprocesses and workers all
+    # read Variables (Fernet-encrypted at rest) that the others wrote.
+    "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
 }
 os.environ.update(AIRFLOW_ENV)
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
