@@ -76,7 +76,7 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait(lambda: self._get_ok("/api/v2/version"), timeout, "the API server to answer")
+        self.wait_until(lambda: self._get_ok("/api/v2/version"), timeout, "the API server to answer")
         return self
 
     def stop(self) -> None:
@@ -111,8 +111,16 @@ class AirflowStack:
         return result
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the REST API (all users are admins here) and return the decoded JSON body."""
-        response = requests.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
+        """Call the REST API (all users are admins here) and return the decoded JSON body.
+
+        A 500 is retried a few times: SQLite serialises writers, and under load the API server can fail
+        a request with "database is locked" while the scheduler writes.
+        """
+        for attempt in range(4):
+            response = requests.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
+            if response.status_code != 500 or attempt == 3:
+                break
+            time.sleep(2)
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -125,24 +133,29 @@ class AirflowStack:
                 raise AssertionError(f"DAG import errors: {json.dumps(errors, indent=1)[:4000]}")
             return self._get_ok(f"/api/v2/dags/{dag_id}")
 
-        self._wait(parsed, timeout, f"DAG {dag_id} to be parsed")
+        self.wait_until(parsed, timeout, f"DAG {dag_id} to be parsed")
 
     def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300) -> str:
         """Trigger ``dag_id``, wait for the run to finish and return its final state."""
+        return self.wait_for_run(dag_id, self.trigger_dag(dag_id, conf), timeout)
+
+    def trigger_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Unpause and trigger ``dag_id`` once it is parsed; return the run id."""
         self.wait_for_dag(dag_id)
         self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-        run = self.api(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )
-        run_id = run["dag_run_id"]
+        body = {"logical_date": None, "conf": conf or {}}
+        self.last_run_id = str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+        return self.last_run_id
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        """Wait until a run finishes and return its final state."""
         state: dict[str, str] = {}
 
         def finished() -> bool:
             state["value"] = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
             return state["value"] in TERMINAL_STATES
 
-        self._wait(finished, timeout, f"run {run_id} of {dag_id} to finish")
-        self.last_run_id = run_id
+        self.wait_until(finished, timeout, f"run {run_id} of {dag_id} to finish")
         return state["value"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -175,7 +188,8 @@ class AirflowStack:
         except requests.RequestException:
             return False
 
-    def _wait(self, condition: Any, timeout: float, what: str) -> None:
+    def wait_until(self, condition: Any, timeout: float, what: str) -> None:
+        """Poll ``condition`` every second until it is true; fail with the stack's log tail on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:

@@ -137,17 +137,21 @@ def test_dailies_wait_in_the_triggerer_until_the_takes_are_synced(
     stack: AirflowStack, sandbox_process: SandboxProcess, tmp_path: Path
 ) -> None:
     clips = ["A001_C001_0512AB.R3D", "A001_C002_0512AB.R3D", *LATE_CLIPS]
-    # Later than the sensor's first poke and the trigger's first poll (poke_interval is 15 s).
-    sandbox_process.control(
-        "POST", "clips", json={"project": data.SERIES_ID, "day": DAY_1, "clips": LATE_CLIPS, "after": 20}
-    )
     conf = {"clips": clips, "output_dir": str(tmp_path)}
+    waiting = "2 of 4 clips have take metadata; waiting for C007_C001_0512XY.R3D"
 
-    assert stack.run_dag("lockit_dailies", conf=conf) == "success"
+    run_id = stack.trigger_dag("lockit_dailies", conf=conf)
+    # The takes are synced only once the trigger has polled and found them missing.
+    stack.wait_until(
+        lambda: waiting in task_logs(stack, "wait_for_takes", "*.trigger.*"), 300, "the trigger's first poll"
+    )
+    sandbox_process.control(
+        "POST", "clips", json={"project": data.SERIES_ID, "day": DAY_1, "clips": LATE_CLIPS, "after": 0}
+    )
+    assert stack.wait_for_run("lockit_dailies", run_id) == "success"
 
     assert deferrals(stack, "wait_for_takes") == 1
     polled = task_logs(stack, "wait_for_takes", "*.trigger.*")
-    assert "2 of 4 clips have take metadata; waiting for C007_C001_0512XY.R3D" in polled
     assert "Trigger fired event" in polled
     (result,) = xcoms(stack, "lockit_dailies", "match_clips")
     assert [m["clip"] for m in result["matched"]] == clips
