@@ -143,6 +143,18 @@ def _conn_fields() -> dict[str, dict[str, Any]]:
             "connection id.",
             type=["string", "null"],
         ),
+        "refresh_leeway": field(
+            "Refresh leeway (seconds)",
+            "Refresh this long before the access token expires (minus a random jitter per process).",
+            type=["number", "null"],
+            default=300,
+        ),
+        "state_dir": field(
+            "Local state directory",
+            "Where each host keeps its refresh locks and encrypted rescue journal; empty uses "
+            "$LOCKIT_STATE_DIR or $AIRFLOW_HOME/lockit.",
+            type=["string", "null"],
+        ),
         "lock_url": field(
             "Cross-host refresh lock (Redis URL)",
             "Optional redis:// URL (e.g. the Redis your Celery workers use) so only one host refreshes at "
