@@ -57,12 +57,6 @@ DAG_FILE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[SandboxProcess]:
-    with SandboxProcess() as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
 def finished(
     tmp_path_factory: pytest.TempPathFactory, sandbox_process: SandboxProcess
 ) -> Iterator[AirflowStack]:

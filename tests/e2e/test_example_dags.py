@@ -62,12 +62,6 @@ def example_dag_files() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[SandboxProcess]:
-    with SandboxProcess() as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory, sandbox_process: SandboxProcess
 ) -> Iterator[AirflowStack]:
