@@ -147,6 +147,28 @@ def _redeem(client: OAuthClient, code: str, verifier: str | None, settings: Lock
 def _store(
     located: LocatedConnection, settings: LockitSettings, record: TokenRecord
 ) -> tuple[TokenRecord, str]:
+    """Write the tokens where tasks find them; if that fails, keep them in the rescue journal.
+
+    The code is spent by now: these tokens exist nowhere else, so they are never only in memory.
+    """
+    try:
+        return _write_tokens(located, settings, record)
+    except Exception as error:
+        # Tied to the tokens the Connection holds now, so the next refresh on this host replays it.
+        boot = bootstrap_record(settings)
+        rescued = replace(record, bootstrap_fingerprint=boot.bootstrap_fingerprint if boot else None)
+        path = rescue_journal(settings).put(settings.token_variable, rescued)
+        raise CliError(
+            # Only the type: a database error's text can quote the SQL parameters, i.e. the tokens.
+            f"the new tokens could not be stored ({type(error).__name__}); they are kept, "
+            f"encrypted, in the rescue journal {path}. Once the metadata DB accepts writes, run `airflow "
+            f"lockit refresh --conn-id {settings.conn_id}` on this host to move them into the token store"
+        ) from error
+
+
+def _write_tokens(
+    located: LocatedConnection, settings: LockitSettings, record: TokenRecord
+) -> tuple[TokenRecord, str]:
     """Write the Connection (when the metadata DB holds it) and then the live store; say where."""
     store = VariableTokenStore(settings.token_variable)
     record = replace(record, generation=_next_generation(store, settings))
