@@ -131,7 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"LOCKIT_SANDBOX_URL={sandbox.url}", flush=True)
         print(
             f"lockit-sandbox: client {args.client_id!r}, refresh policy {args.refresh_policy}; "
-            "stop with Ctrl-C or SIGTERM",
+            "stop with Ctrl-C or SIGTERM"
+            + (
+                ""
+                if args.tls
+                else "; clients need OAUTHLIB_INSECURE_TRANSPORT=1 for plain http (or use --tls)"
+            ),
             file=sys.stderr,
             flush=True,
         )
