@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from lockit_provider import DEFAULT_API_URL
-from lockit_provider.oauth.errors import OAuthConfigError
+from lockit_provider.exceptions import LockitConfigError
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 DEFAULT_TIMEOUT = 30.0
@@ -113,21 +113,21 @@ def settings_from_connection(conn: ConnectionLike) -> LockitSettings:
     api_url = _api_url(conn.host, conn_id)
     client_id = (conn.login or "").strip()
     if not client_id:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: the Client ID (field 'login') is empty. Set it in the connection, or "
             f"run `airflow lockit authorize --conn-id {conn_id} --client-id ...`.",
             field="login",
         )
     client_auth = str(extras.get("client_auth") or "form")
     if client_auth not in CLIENT_AUTH_MODES:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: extra 'client_auth' is {client_auth!r}; use 'form' (RFC 6749 2.3.1) "
             "or 'raw'.",
             field="client_auth",
         )
     ca_bundle = _optional_str(extras.get("ca_bundle"))
     if ca_bundle and not Path(ca_bundle).is_file():
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: extra 'ca_bundle' points to {ca_bundle!r}, which is not a file. Give "
             "the path of a PEM CA bundle readable on every worker, or clear the field.",
             field="ca_bundle",
@@ -161,7 +161,7 @@ def settings_from_connection(conn: ConnectionLike) -> LockitSettings:
 def require_client_secret(settings: LockitSettings) -> str:
     """Return the client secret, or explain that the token endpoint needs it."""
     if not settings.client_secret:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {settings.conn_id!r}: the Client Secret (field 'password') is empty; the token "
             "endpoint needs it. Set it in the connection or pass --client-secret-env to "
             f"`airflow lockit authorize --conn-id {settings.conn_id}`.",
@@ -174,7 +174,7 @@ def _extras(conn: ConnectionLike) -> dict[str, Any]:
     try:
         extras = conn.extra_dejson
     except (ValueError, json.JSONDecodeError) as err:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn.conn_id!r}: the Extra field is not valid JSON ({err.__class__.__name__}). "
             "Fix it in the connection form.",
             field="extra",
@@ -188,7 +188,7 @@ def _api_url(host: str | None, conn_id: str) -> str:
         raw = f"https://{raw}"
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: the API base URL (field 'host') {raw!r} is not an http(s) URL; use "
             f"e.g. {DEFAULT_API_URL}.",
             field="host",
@@ -211,7 +211,7 @@ def _bool(value: Any, name: str, conn_id: str) -> bool:
         return True
     if text in ("false", "0", "no", "off"):
         return False
-    raise OAuthConfigError(
+    raise LockitConfigError(
         f"Connection {conn_id!r}: extra {name!r} is {value!r}; use true or false.", field=name
     )
 
@@ -222,7 +222,7 @@ def _optional_float(value: Any, name: str, conn_id: str) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: extra {name!r} must be a number (epoch seconds), not {value!r}.",
             field=name,
         ) from None
@@ -233,7 +233,7 @@ def _positive_float(value: Any, default: float, name: str, conn_id: str) -> floa
     if number is None:
         return default
     if number <= 0:
-        raise OAuthConfigError(
+        raise LockitConfigError(
             f"Connection {conn_id!r}: extra {name!r} must be a positive number of seconds, not {value!r}.",
             field=name,
         )

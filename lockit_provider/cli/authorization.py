@@ -16,8 +16,8 @@ from lockit_provider.cli.output import note, print_fields, record_lines, show_au
 from lockit_provider.cli.paste import code_from_paste, prompt_for_redirect, stdin_is_interactive
 from lockit_provider.cli.pending import discard_pending, load_pending, save_pending
 from lockit_provider.cli.transport import require_secure_transport
+from lockit_provider.exceptions import TokenRecordError
 from lockit_provider.oauth.client import OAuthClient
-from lockit_provider.oauth.errors import TokenRecordError
 from lockit_provider.oauth.token import TokenRecord
 from lockit_provider.settings import LockitSettings, require_client_secret, settings_from_connection
 from lockit_provider.tokens.bootstrap import bootstrap_record, write_bootstrap

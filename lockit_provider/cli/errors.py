@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import requests
 
-from lockit_provider.oauth.errors import OAuthError
+from lockit_provider.exceptions import LockitError
 
 
 class CliError(Exception):
@@ -15,7 +15,7 @@ class CliError(Exception):
 
 
 # Failures a person can act on from the message alone; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, OAuthError, requests.RequestException)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (CliError, LockitError, requests.RequestException)
 
 
 def one_line(error: BaseException) -> str:

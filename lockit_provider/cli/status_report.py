@@ -9,7 +9,7 @@ from typing import Any
 
 from lockit_provider.cli.connections import LocatedConnection, require_connection
 from lockit_provider.cli.output import iso, print_fields, print_json, record_lines, when
-from lockit_provider.oauth.errors import TokenRecordError
+from lockit_provider.exceptions import TokenRecordError
 from lockit_provider.oauth.journal import JournalEntry
 from lockit_provider.oauth.token import TokenRecord, choose_record
 from lockit_provider.settings import LockitSettings, settings_from_connection

@@ -6,26 +6,17 @@ Light on purpose (no requests, no httpx): sensors and operators import it at DAG
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from lockit_provider.exceptions import LockitApiError, LockitError, LockitTokenEndpointError, as_lockit_error
+from lockit_provider.exceptions import LockitApiError
 from lockit_provider.http.redact import excerpt, redact
-from lockit_provider.http.retry import RETRY_STATUSES, RetryState
-from lockit_provider.oauth.errors import OAuthError
+from lockit_provider.http.retry import RetryState
 
 
 class _HasLog(Protocol):
     @property
     def log(self) -> Any: ...
-
-
-def is_transient(error: BaseException) -> bool:
-    """Tell whether a failed call may succeed later as it is (outage, rate limit, token endpoint hiccup)."""
-    if isinstance(error, LockitTokenEndpointError):
-        return True
-    return isinstance(error, LockitApiError) and (error.status is None or error.status in RETRY_STATUSES)
 
 
 def api_error(
@@ -85,14 +76,3 @@ def log_retry(
         state.policy.max_retries,
         wait,
     )
-
-
-@contextmanager
-def lockit_errors(conn_id: str) -> Iterator[None]:
-    """Re-raise OAuth-core errors as the provider's Airflow-facing error family."""
-    try:
-        yield
-    except OAuthError as err:
-        if isinstance(err, LockitError):
-            raise
-        raise as_lockit_error(err, conn_id=conn_id) from err

@@ -10,8 +10,7 @@ import asyncio
 import dataclasses
 import ssl
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from lockit_provider import CONN_TYPE
 from lockit_provider.exceptions import LockitApiError
 from lockit_provider.hooks import resources
 from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, RefreshingBearerAuth
-from lockit_provider.hooks.errors import api_error, decode_json, lockit_errors, log_retry, unreachable_error
+from lockit_provider.hooks.errors import api_error, decode_json, log_retry, unreachable_error
 from lockit_provider.hooks.http_options import HttpOptions, http_options_from_extras
 from lockit_provider.hooks.resources import JsonObject
 from lockit_provider.http.redact import redact_http_library_logs
@@ -90,8 +89,7 @@ class LockitHook(LockitHookBase):
     @cached_property
     def settings(self) -> LockitSettings:
         """Return the validated settings of the connection (read once)."""
-        with self._lockit_errors():
-            return settings_from_connection(self.connection)
+        return settings_from_connection(self.connection)
 
     @cached_property
     def http_options(self) -> HttpOptions:
@@ -101,13 +99,11 @@ class LockitHook(LockitHookBase):
     @cached_property
     def refresher(self) -> Refresher:
         """Return the single-flight refresher for this connection's token store."""
-        with self._lockit_errors():
-            return build_refresher(self.settings, store=self._token_store)
+        return build_refresher(self.settings, store=self._token_store)
 
     def get_access_token(self) -> str:
         """Return a valid access token, refreshing (and persisting) it first when needed."""
-        with self._lockit_errors():
-            return self.refresher.access_token()
+        return self.refresher.access_token()
 
     def get_conn(self) -> requests.Session:
         """Return the hook's session; its auth sends the bearer token and refreshes once on a 401."""
@@ -147,16 +143,15 @@ class LockitHook(LockitHookBase):
         session, url = self.get_conn(), self.url_for(endpoint)
         while True:
             try:
-                with self._lockit_errors():
-                    response = session.request(
-                        method,
-                        url,
-                        params=params,
-                        json=json,
-                        headers=headers,
-                        timeout=options.timeouts,
-                        stream=stream,
-                    )
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=options.timeouts,
+                    stream=stream,
+                )
             except (requests.ConnectionError, requests.Timeout) as err:
                 wait = state.after_failure(_requests_failure(err))
                 if wait is None:
@@ -240,11 +235,10 @@ class LockitHook(LockitHookBase):
 
         A sibling that refreshed first is reused, as after a 401.
         """
-        with self._lockit_errors():
-            record = self.refresher.get_record()
-            refreshed = record.expires_within(within, time.time())
-            if refreshed:
-                record = self.refresher.refresh(rejected_access_token=record.access_token)
+        record = self.refresher.get_record()
+        refreshed = record.expires_within(within, time.time())
+        if refreshed:
+            record = self.refresher.refresh(rejected_access_token=record.access_token)
         return {"refreshed": refreshed, "generation": record.generation, "expires_at": record.expires_at}
 
     def test_connection(self) -> tuple[bool, str]:
@@ -282,12 +276,6 @@ class LockitHook(LockitHookBase):
             return False, str(error)
         return True, f"Connected: {len(response.json())} project(s) visible."
 
-    @contextmanager
-    def _lockit_errors(self) -> Iterator[None]:
-        """Re-raise OAuth-core errors as the provider's Airflow-facing error family."""
-        with lockit_errors(self.lockit_conn_id):
-            yield
-
 
 class LockitAsyncHook(LockitHookBase):
     """The async twin of :class:`LockitHook` for triggers, on one ``httpx.AsyncClient`` per hook.
@@ -313,10 +301,9 @@ class LockitAsyncHook(LockitHookBase):
 
     async def _new_client(self) -> httpx.AsyncClient:
         connection = await self.aget_connection(self.lockit_conn_id)
-        with lockit_errors(self.lockit_conn_id):
-            settings = settings_from_connection(connection)
-            options = self._http_options(connection, settings)
-            refresher = await asyncio.to_thread(build_refresher, settings, store=self._token_store)
+        settings = settings_from_connection(connection)
+        options = self._http_options(connection, settings)
+        refresher = await asyncio.to_thread(build_refresher, settings, store=self._token_store)
         self._settings, self._options = settings, options
         verify: ssl.SSLContext | bool = True
         if settings.ca_bundle:
@@ -353,8 +340,7 @@ class LockitAsyncHook(LockitHookBase):
         url = f"{settings.api_url}/{endpoint.lstrip('/')}"
         while True:
             try:
-                with lockit_errors(self.lockit_conn_id):
-                    response = await client.request(method, url, params=params, json=json, headers=headers)
+                response = await client.request(method, url, params=params, json=json, headers=headers)
             except httpx.TransportError as err:
                 wait = state.after_failure(_httpx_failure(err))
                 if wait is None:

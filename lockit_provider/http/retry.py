@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lockit_provider.exceptions import LockitApiError
 from lockit_provider.oauth.redaction import retry_after_seconds
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = LockitApiError.RETRYABLE_STATUSES
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_AFTER_JITTER = 0.25  # at most this many seconds added to a server's Retry-After, to spread a herd
 

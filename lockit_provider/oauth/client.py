@@ -23,14 +23,14 @@ from oauthlib.oauth2 import InsecureTransportError, OAuth2Error, WebApplicationC
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from lockit_provider.oauth.errors import (
+from lockit_provider.exceptions import (
     InvalidClientError,
     InvalidGrantError,
-    OAuthConfigError,
-    OAuthError,
+    LockitConfigError,
+    LockitError,
+    LockitReauthorizationRequired,
+    LockitTokenEndpointError,
     OAuthProtocolError,
-    ReauthorizationRequired,
-    TokenEndpointError,
     TokenResponseError,
 )
 from lockit_provider.oauth.redaction import retry_after_seconds, scrub
@@ -62,8 +62,8 @@ class _NoDebugRecords(logging.Filter):
 logging.getLogger("requests_oauthlib.oauth2_session").addFilter(_NoDebugRecords())
 
 
-def _config_error(name: str, problem: str) -> OAuthConfigError:
-    return OAuthConfigError(f"{_CONNECTION_FIELDS[name]} {problem}", field=name)
+def _config_error(name: str, problem: str) -> LockitConfigError:
+    return LockitConfigError(f"{_CONNECTION_FIELDS[name]} {problem}", field=name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +182,7 @@ class OAuthClient:
         params = dict(parse_qsl(urlsplit(redirect_url).query))
         # state first: an error redirect with a foreign state is as untrusted as a forged code.
         if not hmac.compare_digest(params.get("state", ""), state):
-            raise OAuthError(
+            raise LockitError(
                 "the redirect's state does not match this authorization request (a stale or forged "
                 "redirect): start the authorization again"
             )
@@ -190,7 +190,7 @@ class OAuthClient:
             raise _protocol_error(None, params, "the authorization was refused")
         code = params.get("code")
         if not code:
-            raise OAuthError("the redirect carries no authorization code")
+            raise LockitError("the redirect carries no authorization code")
         return code
 
     def exchange_code(self, code: str, *, code_verifier: str | None) -> TokenRecord:
@@ -210,7 +210,7 @@ class OAuthClient:
     def refresh(self, record: TokenRecord) -> TokenRecord:
         """Redeem ``record``'s refresh token for a new record; keeps the refresh token if none comes back."""
         if not record.refresh_token:
-            raise ReauthorizationRequired("the token record has no refresh token")
+            raise LockitReauthorizationRequired("the token record has no refresh token")
         return self._token_request(
             "refresh_token_response",
             record,
@@ -238,14 +238,14 @@ class OAuthClient:
         oauth.register_compliance_hook(hook, check)
         try:
             send(oauth)
-        except OAuthError:
+        except LockitError:
             raise
         except requests.Timeout:
-            raise TokenEndpointError(
+            raise LockitTokenEndpointError(
                 f"the token endpoint did not answer within {self.config.timeout:g}s"
             ) from None
         except requests.RequestException as exc:
-            raise TokenEndpointError(
+            raise LockitTokenEndpointError(
                 f"the token endpoint could not be reached ({type(exc).__name__})"
             ) from None
         except InsecureTransportError:
@@ -267,7 +267,7 @@ class OAuthClient:
         except ValueError:
             body = None
         if status == 429 or status >= 500:
-            raise TokenEndpointError(
+            raise LockitTokenEndpointError(
                 f"the token endpoint answered HTTP {status}{_error_summary(body)}",
                 status=status,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After"), self._clock()),
@@ -276,7 +276,8 @@ class OAuthClient:
             raise _protocol_error(status, body, f"the token endpoint refused the request (HTTP {status})")
         if status == 401:
             raise InvalidClientError(
-                "the token endpoint answered HTTP 401: check the client id and secret in the connection",
+                "the token endpoint answered HTTP 401: check the Client ID (field 'login') and Client Secret "
+                "(field 'password') of the connection",
                 error="invalid_client",
                 status=status,
             )
@@ -286,7 +287,7 @@ class OAuthClient:
             )
         if body is None:
             kind = response.headers.get("Content-Type", "no content type")
-            raise TokenEndpointError(
+            raise LockitTokenEndpointError(
                 f"the token endpoint answered HTTP {status} with a body that is not JSON ({kind[:40]})",
                 status=status,
             )
@@ -309,15 +310,18 @@ def _protocol_error(status: int | None, body: dict[str, Any], context: str) -> O
     kind = {"invalid_grant": InvalidGrantError, "invalid_client": InvalidClientError}.get(
         error or "", OAuthProtocolError
     )
+    fix = ""
+    if kind is InvalidClientError:
+        fix = ": check the Client ID (field 'login') and Client Secret (field 'password') of the connection"
     return kind(
-        f"{context}{_error_summary(body)}",
+        f"{context}{_error_summary(body)}{fix}",
         error=error,
         status=status,
         description=scrub(body.get("error_description")),
     )
 
 
-def _insecure_transport(name: str) -> OAuthConfigError:
+def _insecure_transport(name: str) -> LockitConfigError:
     return _config_error(
         name,
         "uses plain http: requests-oauthlib refuses it unless OAUTHLIB_INSECURE_TRANSPORT=1 is set "

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from lockit_provider.oauth.errors import JournalError, TokenRecordError
+from lockit_provider.exceptions import JournalError, TokenRecordError
 from lockit_provider.oauth.files import (
     create_private_file_once,
     make_private_dir,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from lockit_provider.oauth.errors import OAuthConfigError, RefreshLockTimeout
+from lockit_provider.exceptions import LockitConfigError, RefreshLockTimeout
 
 LOCK_TTL = 120.0  # a crashed holder releases the lock after this long
 
@@ -22,7 +22,7 @@ class RedisRefreshLock:
 
     def __init__(self, url: str, key: str, *, wait: float = 120.0, ttl: float = LOCK_TTL) -> None:
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise OAuthConfigError(
+            raise LockitConfigError(
                 f"extra 'lock_url' must be a redis://, rediss:// or unix:// URL, not {_safe(url)!r}",
                 field="lock_url",
             )
@@ -37,7 +37,7 @@ class RedisRefreshLock:
             try:
                 import redis
             except ImportError:
-                raise OAuthConfigError(
+                raise LockitConfigError(
                     "extra 'lock_url' needs the redis package: pip install 'airflow-provider-lockit[redis]'",
                     field="lock_url",
                 ) from None

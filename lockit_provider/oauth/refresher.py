@@ -23,15 +23,15 @@ from pathlib import Path
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
-from lockit_provider.oauth.client import OAuthClient
-from lockit_provider.oauth.errors import (
+from lockit_provider.exceptions import (
     InvalidGrantError,
-    ReauthorizationRequired,
+    LockitReauthorizationRequired,
+    LockitTokenEndpointError,
+    LockitTokenPersistError,
     RefreshLockTimeout,
-    TokenEndpointError,
-    TokenPersistError,
     TokenRecordError,
 )
+from lockit_provider.oauth.client import OAuthClient
 from lockit_provider.oauth.files import make_private_dir, safe_filename
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.store import TokenStore
@@ -128,7 +128,7 @@ class Refresher:
         try:
             with self._single_flight():
                 return self._refresh_locked(rejected=None, force=False)
-        except TokenEndpointError as exc:
+        except LockitTokenEndpointError as exc:
             # An early refresh that failed transiently leaves a token that still works: keep using it.
             now = self._clock()
             if record is None or record.expires_within(0, now):
@@ -204,7 +204,7 @@ class Refresher:
         current = self._read_current()
         now = self._clock()
         if current is None:
-            raise ReauthorizationRequired(
+            raise LockitReauthorizationRequired(
                 f"there is no token for {self._key} in {self._store.name} nor in the connection: "
                 f"authorize with `{self._reauth_command}`"
             )
@@ -218,7 +218,7 @@ class Refresher:
             self._adopt(current)
             return current
         if not current.refresh_token:
-            raise ReauthorizationRequired(
+            raise LockitReauthorizationRequired(
                 f"the token for {self._key} cannot be refreshed (no refresh token): "
                 f"re-authorize with `{self._reauth_command}`"
             )
@@ -254,7 +254,7 @@ class Refresher:
             pause = min(INVALID_GRANT_POLL, self._invalid_grant_wait - waited)
             self._sleep(pause)
             waited += pause
-        raise ReauthorizationRequired(
+        raise LockitReauthorizationRequired(
             f"the refresh token for {self._key} was rejected (invalid_grant) and no newer token appeared "
             f"in {self._store.name} within {self._invalid_grant_wait:g} s: the grant is no longer valid. "
             f"Re-authorize with `{self._reauth_command}`"
@@ -301,18 +301,18 @@ class Refresher:
             f"a new token for {self._key} could not be saved to {self._store.name} ({type(error).__name__})"
         )
         if self._journal is None:
-            raise TokenPersistError(
+            raise LockitTokenPersistError(
                 f"{failure} and no rescue journal is configured; the previous refresh token may be spent. "
                 f"Re-authorize with `{self._reauth_command}`"
             ) from error
         try:
             path = self._journal.put(self._key, record)
         except OSError as journal_error:
-            raise TokenPersistError(
+            raise LockitTokenPersistError(
                 f"{failure}, and writing the rescue journal in {self._journal.directory} failed too "
                 f"({type(journal_error).__name__}). Re-authorize with `{self._reauth_command}`"
             ) from error
-        raise TokenPersistError(
+        raise LockitTokenPersistError(
             f"{failure}. It is kept, encrypted, in the rescue journal {path}. {self._recovery_hint()}",
             journal_path=str(path),
         ) from error
@@ -338,7 +338,7 @@ class Refresher:
             error = self._save(entry)
             if error is not None:
                 path = self._journal.path_for(self._key)
-                raise TokenPersistError(
+                raise LockitTokenPersistError(
                     f"the rescue journal entry {path} for {self._key} still cannot be saved to "
                     f"{self._store.name} ({type(error).__name__}). {self._recovery_hint()}",
                     journal_path=str(path),

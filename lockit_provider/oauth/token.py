@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lockit_provider.oauth.errors import TokenRecordError, TokenResponseError
+from lockit_provider.exceptions import TokenRecordError, TokenResponseError
 
 RECORD_VERSION = 1
 DEFAULT_EXPIRES_IN = 3600  # RFC 6749 lets the server omit expires_in; LockitNetwork documents 604800

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from lockit_provider.exceptions import LockitApiError, LockitError
-from lockit_provider.hooks.errors import is_transient
+from lockit_provider.exceptions import LockitApiError, LockitError, fail_fast, is_transient
 from lockit_provider.hooks.resources import preview_names, unmatched_clips
 from lockit_provider.operators.lockit import (
     DEFAULT_CONN_ID,
@@ -84,7 +83,14 @@ class LockitBaseSensor(LockitHookMixin, BaseSensorOperator, abc.ABC):
         """Resume after the trigger: return its XCom value, or fail clearly on an error event."""
         from lockit_provider.triggers.events import event_payload
 
-        return event_payload(event).get("xcom_value")
+        try:
+            return event_payload(event).get("xcom_value")
+        except LockitError as err:
+            if self.soft_fail:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(f"soft_fail: {type(err).__name__}: {err}") from err
+            raise fail_fast(err) from err
 
 
 class LockitSensor(LockitBaseSensor):

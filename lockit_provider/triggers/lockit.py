@@ -15,8 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from lockit_provider.exceptions import LockitApiError, LockitError
-from lockit_provider.hooks.errors import is_transient
+from lockit_provider.exceptions import LockitApiError, LockitError, is_transient
 from lockit_provider.hooks.lockit import LockitAsyncHook
 from lockit_provider.hooks.resources import preview_names, unmatched_clips
 from lockit_provider.operators.output import ensure_fits_xcom

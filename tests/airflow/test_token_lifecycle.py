@@ -25,7 +25,6 @@ from lockit_provider.exceptions import (
     LockitTokenPersistError,
 )
 from lockit_provider.hooks.lockit import LockitHook
-from lockit_provider.oauth.errors import TokenPersistError
 from lockit_provider.oauth.token import TokenRecord
 from lockit_provider.sandbox import Sandbox
 from lockit_provider.settings import token_variable_name
@@ -316,7 +315,7 @@ def test_no_token_reaches_logs_or_errors(monkeypatch, sandbox_factory, conn_id, 
     hook.get_projects()
     sandbox.expire_access_tokens()
     hook.get_projects()
-    with pytest.raises(TokenPersistError) as info:
+    with pytest.raises(LockitTokenPersistError) as info:
         sandbox.expire_access_tokens()
         hook_with_store(conn_id, FlakyStore(token_variable_name(conn_id), failures=100)).refresher.refresh(
             force=True

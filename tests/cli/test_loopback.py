@@ -7,7 +7,7 @@ import requests
 
 from lockit_provider.cli.errors import CliError
 from lockit_provider.cli.loopback import LoopbackReceiver, is_loopback_redirect
-from lockit_provider.oauth.errors import OAuthError
+from lockit_provider.exceptions import LockitError
 from tests.cli.harness import free_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -52,11 +52,11 @@ def test_a_failed_redeem_shows_a_failure_page_and_raises_in_the_caller():
     uri = f"http://127.0.0.1:{free_port()}/cb"
 
     def redeem(url):
-        raise OAuthError("the redirect's state does not match <this> request")
+        raise LockitError("the redirect's state does not match <this> request")
 
     with LoopbackReceiver(uri, redeem) as receiver:
         page = requests.get(f"{uri}?code=c&state=forged", timeout=5)
-        with pytest.raises(OAuthError, match="state does not match"):
+        with pytest.raises(LockitError, match="state does not match"):
             receiver.wait(5)
 
     assert page.status_code == 400

@@ -6,8 +6,8 @@ import pytest
 
 from lockit_provider.cli.errors import CliError
 from lockit_provider.cli.paste import code_from_paste
+from lockit_provider.exceptions import LockitError
 from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
-from lockit_provider.oauth.errors import OAuthError
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_redirects_and_query_strings_give_the_code(client, pasted):
 
 
 def test_a_redirect_with_another_state_is_refused(client):
-    with pytest.raises(OAuthError, match="state does not match"):
+    with pytest.raises(LockitError, match="state does not match"):
         code_from_paste(client, "code=the-code&state=other", state="s1", interactive=True)
 
 

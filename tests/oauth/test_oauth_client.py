@@ -11,16 +11,16 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import pytest
 import requests
 
-from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
-from lockit_provider.oauth.errors import (
+from lockit_provider.exceptions import (
     InvalidClientError,
     InvalidGrantError,
-    OAuthConfigError,
-    OAuthError,
+    LockitConfigError,
+    LockitError,
+    LockitTokenEndpointError,
     OAuthProtocolError,
-    TokenEndpointError,
     TokenResponseError,
 )
+from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
 from tests.oauth.helpers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -87,7 +87,7 @@ def config(**overrides) -> OAuthClientConfig:
     ],
 )
 def test_config_validation_names_the_connection_field(overrides, field, message):
-    with pytest.raises(OAuthConfigError) as caught:
+    with pytest.raises(LockitConfigError) as caught:
         config(**overrides)
     assert message in str(caught.value)
     assert caught.value.field == field
@@ -129,12 +129,12 @@ def test_authorization_url_without_pkce_has_no_challenge():
 def test_code_from_redirect_checks_state_and_reports_errors():
     client = OAuthClient(config())
     assert client.code_from_redirect(f"{REDIRECT_URI}?code=abc&state=s1", state="s1") == "abc"
-    with pytest.raises(OAuthError, match="state does not match"):
+    with pytest.raises(LockitError, match="state does not match"):
         client.code_from_redirect(f"{REDIRECT_URI}?code=abc&state=forged", state="s1")
     with pytest.raises(OAuthProtocolError, match="access_denied") as caught:
         client.code_from_redirect(f"{REDIRECT_URI}?error=access_denied&state=s1", state="s1")
     assert caught.value.error == "access_denied"
-    with pytest.raises(OAuthError, match="no authorization code"):
+    with pytest.raises(LockitError, match="no authorization code"):
         client.code_from_redirect(f"{REDIRECT_URI}?state=s1", state="s1")
 
 
@@ -247,7 +247,7 @@ def test_transient_failures_are_token_endpoint_errors(sandbox, fault):
     client = make_client(sandbox, timeout=0.5)
     record = issued_record(sandbox)
     sandbox.add_fault(target="token", **settings)
-    with pytest.raises(TokenEndpointError) as caught:
+    with pytest.raises(LockitTokenEndpointError) as caught:
         client.refresh(record)
     assert caught.value.status == status
     assert record.refresh_token not in str(caught.value) and "<html>" not in str(caught.value)
@@ -259,7 +259,7 @@ def test_retry_after_as_http_date(sandbox):
     sandbox.add_fault(
         target="token", status=429, headers={"Retry-After": formatdate(time.time() + 60, usegmt=True)}
     )
-    with pytest.raises(TokenEndpointError) as caught:
+    with pytest.raises(LockitTokenEndpointError) as caught:
         make_client(sandbox).refresh(issued_record(sandbox))
     assert 55 <= caught.value.retry_after <= 61
 
@@ -278,7 +278,9 @@ def test_other_oauth_errors_keep_their_code_and_scrub_token_like_text(sandbox):
 
 def test_401_without_a_json_body_is_invalid_client(sandbox):
     sandbox.add_fault(target="token", status=401, body="<html>Unauthorized</html>")
-    with pytest.raises(InvalidClientError, match="client id and secret"):
+    with pytest.raises(
+        InvalidClientError, match=r"Client ID \(field 'login'\) and Client Secret \(field 'password'\)"
+    ):
         make_client(sandbox).refresh(issued_record(sandbox))
 
 
@@ -296,17 +298,17 @@ def test_success_without_access_token_is_a_response_error(sandbox):
 
 def test_unreachable_endpoint_is_transient():
     client = OAuthClient(config(token_url="http://127.0.0.1:9/oauth/access-token", timeout=2))
-    with pytest.raises(TokenEndpointError, match="could not be reached"):
+    with pytest.raises(LockitTokenEndpointError, match="could not be reached"):
         client.refresh(issued_record_offline())
 
 
 def test_plain_http_needs_the_requests_oauthlib_switch(sandbox, monkeypatch):
     monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT")
     client = make_client(sandbox)
-    with pytest.raises(OAuthConfigError, match="OAUTHLIB_INSECURE_TRANSPORT") as caught:
+    with pytest.raises(LockitConfigError, match="OAUTHLIB_INSECURE_TRANSPORT") as caught:
         client.refresh(issued_record(sandbox))
     assert caught.value.field == "token_url"
-    with pytest.raises(OAuthConfigError, match="OAUTHLIB_INSECURE_TRANSPORT"):
+    with pytest.raises(LockitConfigError, match="OAUTHLIB_INSECURE_TRANSPORT"):
         client.authorization_request()
 
 

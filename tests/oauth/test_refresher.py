@@ -14,12 +14,12 @@ import pytest
 import requests
 from filelock import FileLock
 
-from lockit_provider.oauth.errors import (
+from lockit_provider.exceptions import (
     JournalError,
-    ReauthorizationRequired,
+    LockitReauthorizationRequired,
+    LockitTokenEndpointError,
+    LockitTokenPersistError,
     RefreshLockTimeout,
-    TokenEndpointError,
-    TokenPersistError,
 )
 from lockit_provider.oauth.files import safe_filename
 from lockit_provider.oauth.journal import RescueJournal
@@ -124,14 +124,14 @@ def test_jitter_spreads_siblings_and_short_lifetimes_do_not_refresh_every_call(s
 
 
 def test_no_token_anywhere_asks_for_authorization(sandbox, tmp_path):
-    with pytest.raises(ReauthorizationRequired, match=REAUTH):
+    with pytest.raises(LockitReauthorizationRequired, match=REAUTH):
         make_refresher(sandbox, MemoryStore(), tmp_path).get_record()
 
 
 def test_expired_record_without_refresh_token_asks_for_reauthorization(sandbox, tmp_path):
     store, record = expired_store(sandbox)
     store.save(dataclasses.replace(record, refresh_token=None))
-    with pytest.raises(ReauthorizationRequired, match="no refresh token.*" + REAUTH):
+    with pytest.raises(LockitReauthorizationRequired, match="no refresh token.*" + REAUTH):
         make_refresher(sandbox, store, tmp_path).get_record()
 
 
@@ -221,7 +221,7 @@ def test_invalid_grant_without_a_newer_record_names_the_authorize_command(sandbo
     store, _ = spent_store(sandbox)
     before = store.load()
     started = time.monotonic()
-    with pytest.raises(ReauthorizationRequired) as caught:
+    with pytest.raises(LockitReauthorizationRequired) as caught:
         make_refresher(sandbox, store, tmp_path, invalid_grant_wait=0.6, sleep=time.sleep).get_record()
     assert time.monotonic() - started >= 0.5
     assert f"`{REAUTH}`" in str(caught.value) and "invalid_grant" in str(caught.value)
@@ -245,7 +245,7 @@ def test_transient_failure_propagates_and_leaves_the_store_alone(sandbox, tmp_pa
     refresher = make_refresher(sandbox, store, tmp_path)
     refresher._client.config = dataclasses.replace(refresher._client.config, timeout=0.5)
     sandbox.add_fault(target="token", **FAULTS[fault])
-    with pytest.raises(TokenEndpointError):
+    with pytest.raises(LockitTokenEndpointError):
         refresher.get_record()
     assert store.load() == record
     assert not (tmp_path / "journal").exists()
@@ -268,7 +268,7 @@ def test_unsaveable_record_goes_to_the_journal_and_is_replayed_next_time(sandbox
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     memory, record = expired_store(sandbox)
     failing = FailingSaves(memory)
-    with pytest.raises(TokenPersistError) as caught:
+    with pytest.raises(LockitTokenPersistError) as caught:
         make_refresher(sandbox, failing, tmp_path, persist_retries=2).get_record()
     error = caught.value
     journal_path = Path(error.journal_path)
@@ -284,7 +284,7 @@ def test_unsaveable_record_goes_to_the_journal_and_is_replayed_next_time(sandbox
     assert rescued.access_token not in message and rescued.refresh_token not in message
 
     # Still failing: the next call must not spend the (already rotated) old refresh token again.
-    with pytest.raises(TokenPersistError, match="still cannot be saved"):
+    with pytest.raises(LockitTokenPersistError, match="still cannot be saved"):
         make_refresher(sandbox, failing, tmp_path).get_record()
     assert refresh_requests(sandbox) == 1
 
@@ -314,7 +314,7 @@ def test_journal_written_with_another_secret_stops_with_a_clear_error(sandbox, t
 
 def test_without_a_journal_a_failed_save_says_the_token_may_be_spent(sandbox, tmp_path):
     memory, _ = expired_store(sandbox)
-    with pytest.raises(TokenPersistError, match="no rescue journal.*" + REAUTH):
+    with pytest.raises(LockitTokenPersistError, match="no rescue journal.*" + REAUTH):
         make_refresher(sandbox, FailingSaves(memory), tmp_path, journal=None, persist_retries=0).get_record()
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lockit_provider.oauth.errors import TokenRecordError, TokenResponseError
+from lockit_provider.exceptions import TokenRecordError, TokenResponseError
 from lockit_provider.oauth.token import TokenRecord, choose_record, fingerprint
 
 NOW = 1_700_000_000.0

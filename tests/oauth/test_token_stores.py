@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from lockit_provider.oauth.errors import JournalError, TokenRecordError
+from lockit_provider.exceptions import JournalError, TokenRecordError
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.store import FileStore, MemoryStore, TokenStore
 from lockit_provider.oauth.token import TokenRecord

@@ -12,6 +12,7 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import (
+    AirflowFailException,
     AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -112,8 +113,12 @@ def test_error_event_fails_clearly_or_skips_with_soft_fail():
         "message": "HTTP 404: no day",
         "http_status": 404,
     }
-    with pytest.raises(LockitApiError, match="HTTP 404: no day"):
+    # A 404 cannot be fixed by retrying: the task fails at once, the provider error as the cause.
+    with pytest.raises(
+        AirflowFailException, match="LockitApiError: The trigger failed: HTTP 404: no day"
+    ) as info:
         resume(clips_sensor(deferrable=True), event)
+    assert isinstance(info.value.__cause__, LockitApiError) and info.value.__cause__.status == 404
     with pytest.raises(AirflowSkipException):
         resume(clips_sensor(deferrable=True, soft_fail=True), event)
 
