@@ -148,7 +148,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 def fail_fast(error: LockitError) -> BaseException:
-    """Return the exception a task should raise for ``error``; use it as ``raise fail_fast(e) from e``.
+    """Return the exception a task should raise for ``error`` (raise it from the error).
 
     Errors that retrying cannot fix become Airflow's ``AirflowFailException`` (the task fails at once,
     whatever its ``retries``); the others are returned as they are so Airflow's retries apply.
