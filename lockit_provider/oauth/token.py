@@ -9,7 +9,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,11 @@ class TokenRecord:
     obtained_by: str
     generation: int
     bootstrap_fingerprint: str | None = None
+    # Set when the server rejected this record's refresh token and no sibling had a newer one: every
+    # process then fails fast instead of sending refresh after refresh. A re-authorization replaces it.
+    dead_since: float | None = None
+    # "host/pid@epoch" of the latest refreshes, newest first: shows which hosts share the grant.
+    history: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires_at))
@@ -143,7 +148,14 @@ class TokenRecord:
                 raise TokenRecordError(
                     f"stored token record member {name!r} is missing or has the wrong type"
                 )
-        return cls(**{name: data[name] for name in _RECORD_MEMBERS})
+        for name, check in _OPTIONAL_MEMBERS.items():
+            value = data.get(name)
+            if value is not None and not check(value):
+                raise TokenRecordError(f"stored token record member {name!r} has the wrong type")
+        optional = {name: data[name] for name in _OPTIONAL_MEMBERS if data.get(name) is not None}
+        if "history" in optional:
+            optional["history"] = tuple(optional["history"])
+        return cls(**{name: data[name] for name in _RECORD_MEMBERS}, **optional)
 
 
 _RECORD_MEMBERS: dict[str, tuple[type, ...]] = {
@@ -155,6 +167,13 @@ _RECORD_MEMBERS: dict[str, tuple[type, ...]] = {
     "obtained_by": (str,),
     "generation": (int,),
     "bootstrap_fingerprint": (str, type(None)),
+}
+
+
+# Members added after version 1 was released: absent in older records, so optional.
+_OPTIONAL_MEMBERS: dict[str, Callable[[Any], bool]] = {
+    "dead_since": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "history": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
 }
 
 
