@@ -125,6 +125,10 @@ class RescueJournal:
                 logger.warning("Skipping unreadable rescue journal file %s", path)
         return found
 
+    def prepare(self) -> None:
+        """Derive the key now (scrypt is slow on purpose): call it before a token request, not after."""
+        self._cipher()
+
     def _cipher(self) -> Fernet:
         """Return the Fernet for this journal, deriving its key on first use (scrypt is slow on purpose)."""
         if self._fernet is None:
