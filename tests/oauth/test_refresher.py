@@ -220,12 +220,47 @@ def test_invalid_grant_waits_for_the_record_a_sibling_is_writing(sandbox_factory
 def test_invalid_grant_without_a_newer_record_names_the_authorize_command(sandbox, tmp_path):
     store, _ = spent_store(sandbox)
     before = store.load()
-    started = time.monotonic()
+    waits: list[float] = []
     with pytest.raises(LockitReauthorizationRequired) as caught:
-        make_refresher(sandbox, store, tmp_path, invalid_grant_wait=0.6, sleep=time.sleep).get_record()
-    assert time.monotonic() - started >= 0.5
+        make_refresher(sandbox, store, tmp_path, invalid_grant_wait=0.6, sleep=waits.append).get_record()
+    assert sum(waits) == pytest.approx(0.6)  # it waited the whole window for a sibling's record
     assert f"`{REAUTH}`" in str(caught.value) and "invalid_grant" in str(caught.value)
-    assert store.load() == before
+    # The store keeps the tokens, marked dead, so that no other process spends another request on them.
+    marked = store.load()
+    assert marked.dead_since is not None
+    assert dataclasses.replace(marked, dead_since=None) == before
+    with pytest.raises(LockitReauthorizationRequired, match="marked dead"):
+        make_refresher(sandbox, store, tmp_path / "other-host", sleep=waits.append).get_record()
+    assert sandbox.stats()["invalid_grant"] == 1  # the second process sent nothing
+
+
+def test_no_lock_is_held_while_waiting_for_a_sibling(sandbox, tmp_path):
+    store, _ = spent_store(sandbox)
+    refresher = make_refresher(sandbox, store, tmp_path, invalid_grant_wait=1.0)
+    held_during_wait: list[bool] = []
+
+    def sleep(seconds: float) -> None:
+        lock = FileLock(tmp_path / "locks" / f"{safe_filename(KEY)}.lock", timeout=0)
+        try:
+            lock.acquire()
+            lock.release()
+            held_during_wait.append(False)
+        except Exception:
+            held_during_wait.append(True)
+
+    refresher._sleep = sleep
+    with pytest.raises(LockitReauthorizationRequired):
+        refresher.get_record()
+    assert held_during_wait and not any(held_during_wait)
+
+
+def test_reauthorization_clears_the_dead_mark(sandbox, tmp_path):
+    store, _ = spent_store(sandbox)
+    with pytest.raises(LockitReauthorizationRequired):
+        make_refresher(sandbox, store, tmp_path, invalid_grant_wait=0, sleep=lambda s: None).get_record()
+    fresh = issued_record(sandbox)  # what `airflow lockit authorize` writes
+    store.save(fresh)
+    assert make_refresher(sandbox, store, tmp_path).get_record() == fresh
 
 
 # --- transient failures -----------------------------------------------------------------------------
@@ -248,7 +283,7 @@ def test_transient_failure_propagates_and_leaves_the_store_alone(sandbox, tmp_pa
     with pytest.raises(LockitTokenEndpointError):
         refresher.get_record()
     assert store.load() == record
-    assert not (tmp_path / "journal").exists()
+    assert not list((tmp_path / "journal").glob("*.journal"))
     assert refresher.get_record().generation == record.generation + 1  # the fault was one-shot
 
 
