@@ -163,7 +163,7 @@ def _store(
             f"the new tokens could not be stored ({type(error).__name__}); they are kept, "
             f"encrypted, in the rescue journal {path}. Once the metadata DB accepts writes, run `airflow "
             f"lockit refresh --conn-id {settings.conn_id}` on this host to move them into the token store"
-        ) from error
+        ) from None
 
 
 def _write_tokens(

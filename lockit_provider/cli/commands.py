@@ -15,6 +15,7 @@ from lockit_provider.cli.output import print_fields, record_lines
 from lockit_provider.cli.status_report import run_status
 from lockit_provider.cli.transport import require_secure_transport
 from lockit_provider.settings import settings_from_connection
+from lockit_provider.tokens.bootstrap import write_bootstrap
 from lockit_provider.tokens.refresher_factory import build_refresher
 
 
@@ -33,10 +34,17 @@ def status(args: argparse.Namespace) -> None:
 def refresh(args: argparse.Namespace) -> None:
     """Refresh the access token now, through the same single-flight refresher tasks use."""
     with cli_errors("refresh"):
-        settings = settings_from_connection(require_connection(args.conn_id).conn)
+        located = require_connection(args.conn_id)
+        settings = settings_from_connection(located.conn)
         require_secure_transport(settings.token_url)
         # force=True spends the refresh token even when the stored one looks valid; inside the locks
         # it first replays this host's rescue-journal entry into the store.
-        record = build_refresher(settings).refresh(force=True)
-        fields = [("stored in", f"Airflow Variable {settings.token_variable!r}"), *record_lines(record)]
+        refresher = build_refresher(settings)
+        record = refresher.refresh(force=True)
+        stored = f"Airflow Variable {settings.token_variable!r}"
+        if located.in_metadata_db:
+            # The Connection then carries the current tokens: an export never holds a spent one.
+            record = refresher.sync_bootstrap(lambda live: write_bootstrap(settings.conn_id, live)) or record
+            stored += " and the connection's extras"
+        fields = [("stored in", stored), ("refresh lock", refresher.lock_description), *record_lines(record)]
         print_fields(f"Refreshed connection {settings.conn_id!r}.", fields)

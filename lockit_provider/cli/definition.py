@@ -67,7 +67,16 @@ def get_lockit_cli_commands() -> list[Any]:
                     name="status",
                     help="Show where the live token record is and when it expires (no secrets)",
                     func=lazy_load_command(f"{_IMPL}.status"),
-                    args=(conn_id, Arg(("--json",), action="store_true", help="Print JSON")),
+                    args=(
+                        conn_id,
+                        Arg(("--json",), action="store_true", help="Print JSON"),
+                        Arg(
+                            ("--sync",),
+                            action="store_true",
+                            help="First copy the live token record into the connection's extras (metadata "
+                            "DB), so an exported connection carries the current tokens",
+                        ),
+                    ),
                 ),
                 ActionCommand(
                     name="refresh",

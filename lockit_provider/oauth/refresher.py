@@ -196,6 +196,29 @@ class Refresher:
         """
         return self._refresh(rejected=rejected_access_token, force=force)
 
+    def sync_bootstrap(self, write: Callable[[TokenRecord], None]) -> TokenRecord | None:
+        """Copy the live record into the Connection with ``write``, inside the locks; return it.
+
+        The store then remembers that the Connection holds these tokens, so they do not count as a new
+        authorization. An exported Connection so carries tokens that are current, never a spent one.
+        """
+        with self._single_flight():
+            self._replay_journal()
+            current = self._read_current()
+            if current is None:
+                return None
+            write(current)
+            synced = current.as_bootstrap()
+            error = self._save(synced)
+            if error is not None:
+                raise LockitTokenPersistError(
+                    f"the Connection now holds the live tokens of {self._key}, but {self._store.name} "
+                    f"refused the matching record ({type(error).__name__}); run the command again"
+                ) from None
+            self._bootstrap = synced
+            self._adopt(synced)
+            return synced
+
     def _is_due(self, record: TokenRecord, now: float) -> bool:
         """Return whether ``record`` should be refreshed now.
 
