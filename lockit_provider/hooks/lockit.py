@@ -24,7 +24,6 @@ from lockit_provider.exceptions import LockitApiError
 from lockit_provider.hooks import resources
 from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, RefreshingBearerAuth
 from lockit_provider.hooks.errors import api_error, decode_json, log_retry, unreachable_error
-from lockit_provider.hooks.http_options import HttpOptions, http_options_from_extras
 from lockit_provider.hooks.resources import JsonObject
 from lockit_provider.http.redact import redact_http_library_logs
 from lockit_provider.http.retry import Failure, RetryPolicy, RetryState
@@ -65,12 +64,11 @@ class LockitHookBase(BaseHook):
         self._token_store = token_store
         self._retry_policy = retry_policy
 
-    def _http_options(self, connection: ConnectionLike, settings: LockitSettings) -> HttpOptions:
-        extras = connection.extra_dejson
-        options = http_options_from_extras(extras, conn_id=settings.conn_id, read_timeout=settings.timeout)
+    def _http_options(self, connection: ConnectionLike, settings: LockitSettings) -> LockitSettings:
+        # Timeouts and retry policy are parsed with the rest of the connection (settings_from_connection).
         if self._retry_policy is None:
-            return options
-        return dataclasses.replace(options, retry=self._retry_policy)
+            return settings
+        return dataclasses.replace(settings, retry=self._retry_policy)
 
 
 class LockitHook(LockitHookBase):
@@ -92,7 +90,7 @@ class LockitHook(LockitHookBase):
         return settings_from_connection(self.connection)
 
     @cached_property
-    def http_options(self) -> HttpOptions:
+    def http_options(self) -> LockitSettings:
         """Return the timeouts and retry policy of the connection."""
         return self._http_options(self.connection, self.settings)
 
@@ -290,7 +288,7 @@ class LockitAsyncHook(LockitHookBase):
         self._setup = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
         self._settings: LockitSettings | None = None
-        self._options: HttpOptions | None = None
+        self._options: LockitSettings | None = None
 
     async def get_conn(self) -> httpx.AsyncClient:
         """Return the hook's client, reading the connection and building the refresher on first use."""
