@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
-from lockit_provider.oauth.store import MemoryStore
+from lockit_provider.oauth.journal import RescueJournal
+from lockit_provider.oauth.refresher import Refresher
+from lockit_provider.oauth.store import MemoryStore, TokenStore
 from lockit_provider.oauth.token import TokenRecord
 from lockit_provider.sandbox import Sandbox
 
@@ -19,6 +22,7 @@ CLIENT_SECRET = "lockit-secret"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 REAUTH = "airflow lockit authorize --conn-id lockit_test"
 RECOVER = "airflow lockit refresh --conn-id lockit_test"
+KEY = "lockit_test"
 
 
 def make_config(sandbox: Sandbox, **overrides: Any) -> OAuthClientConfig:
@@ -78,3 +82,19 @@ def recording_session() -> tuple[requests.Session, RecordingAdapter]:
     adapter = RecordingAdapter()
     session.mount("http://", adapter)
     return session, adapter
+
+
+def make_refresher(sandbox: Sandbox, store: TokenStore, tmp_path: Path, **overrides: Any) -> Refresher:
+    """Return a Refresher on ``store`` with its lock and journal under ``tmp_path`` (no jitter)."""
+    settings = {
+        "key": KEY,
+        "bootstrap": None,
+        "lock_dir": tmp_path / "locks",
+        "journal": RescueJournal(tmp_path / "journal", CLIENT_SECRET),
+        "reauth_command": REAUTH,
+        "recover_command": RECOVER,
+        "jitter": 0,
+        "sleep": lambda seconds: time.sleep(min(seconds, 0.05)),
+        **overrides,
+    }
+    return Refresher(make_client(sandbox), store, **settings)

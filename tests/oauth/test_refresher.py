@@ -24,41 +24,27 @@ from lockit_provider.exceptions import (
 from lockit_provider.oauth.files import safe_filename
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.refresher import Refresher
-from lockit_provider.oauth.store import FileStore, MemoryStore, TokenStore
+from lockit_provider.oauth.store import FileStore, MemoryStore
 from lockit_provider.oauth.token import TokenRecord, fingerprint
 from tests.oauth.helpers import (
     CLIENT_SECRET,
+    KEY,
     REAUTH,
     RECOVER,
     expired_store,
     issued_record,
     make_client,
+    make_refresher,
     refresh_requests,
 )
 
 pytestmark = pytest.mark.timeout(60)
 
-KEY = "lockit_test"
 SERVER_LOGGERS = (
     "lockit_provider.sandbox",
     "oauthlib.oauth2.rfc6749.endpoints",
     "oauthlib.oauth2.rfc6749.grant_types",
 )
-
-
-def make_refresher(sandbox, store: TokenStore, tmp_path: Path, **overrides) -> Refresher:
-    settings = {
-        "key": KEY,
-        "bootstrap": None,
-        "lock_dir": tmp_path / "locks",
-        "journal": RescueJournal(tmp_path / "journal", CLIENT_SECRET),
-        "reauth_command": REAUTH,
-        "recover_command": RECOVER,
-        "jitter": 0,
-        "sleep": lambda seconds: time.sleep(min(seconds, 0.05)),
-        **overrides,
-    }
-    return Refresher(make_client(sandbox), store, **settings)
 
 
 def week_old_record(sandbox, *, expires_in: float) -> TokenRecord:
