@@ -6,8 +6,8 @@ import ast
 import re
 from typing import Any
 
+from lockit_provider.common.output import PathLike, read_text
 from lockit_provider.exceptions import LockitConfigError
-from lockit_provider.operators.output import PathLike, read_text
 
 _SEPARATORS = re.compile(r"[\n,]")
 

@@ -1,23 +1,28 @@
-"""A CSV of matched takes that editorial tools (Avid, Resolve, Premiere) can merge into clip metadata."""
+"""A CSV of matched takes that editorial tools (Premiere, Resolve, Avid) can merge into clip metadata."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 COLUMNS = ("Clip Name", "Episode", "Scene", "Shot", "Take", "Camera", "Circled", "Comments")
 
 
-def editorial_row(match: dict[str, Any]) -> dict[str, Any]:
-    """Flatten one matchClips entry into the CSV's columns."""
+def scene_label(match: Mapping[str, Any]) -> str:
+    """Return the scene as the slate shows it: number and suffix, e.g. ``2A``."""
     scene = match.get("scene") or {}
+    return f"{scene.get('number', '')}{scene.get('additional') or ''}"
+
+
+def editorial_row(match: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten one matchClips entry into the CSV's columns."""
     episode = match.get("episode") or {}
     return {
         "Clip Name": match.get("clip", ""),
         "Episode": episode.get("episodeNumber", ""),
-        "Scene": f"{scene.get('number', '')}{scene.get('additional') or ''}",
+        "Scene": scene_label(match),
         "Shot": match.get("shot", ""),
         "Take": match.get("take", ""),
         "Camera": match.get("camera", ""),
@@ -26,7 +31,7 @@ def editorial_row(match: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def editorial_csv(matches: Iterable[dict[str, Any]]) -> bytes:
+def editorial_csv(matches: Iterable[Mapping[str, Any]]) -> bytes:
     """Return the CSV (UTF-8, header row, one row per matched clip)."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS)

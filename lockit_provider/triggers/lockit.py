@@ -1,8 +1,10 @@
 """Deferrable triggers: one API call, or polling until a condition holds, on the async hook.
 
-Their kwargs are JSON values and never a token (the triggerer reads the connection itself); their
-events are JSON with a ``status``. Any failure becomes an error event that the task turns into a
-clear failure (:func:`lockit_provider.triggers.events.event_payload`).
+Each trigger keeps its arguments as attributes (so Airflow can render those that are template
+fields of the task) and serializes the names in ``serialized_fields``: JSON values only, never a
+token (the triggerer reads the connection and the token store itself). Events are JSON with a
+``status``; any failure becomes an error event that the task turns into a clear failure
+(:func:`lockit_provider.triggers.events.event_payload`).
 """
 
 from __future__ import annotations
@@ -10,27 +12,39 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from lockit_provider.common.matches import split_matches
+from lockit_provider.common.output import ensure_fits_xcom
+from lockit_provider.common.response import safe_headers
+from lockit_provider.common.waiting import WaitingLog
 from lockit_provider.exceptions import LockitApiError, LockitError, is_transient
+from lockit_provider.hooks.errors import decode_json
 from lockit_provider.hooks.lockit import LockitAsyncHook
-from lockit_provider.hooks.resources import preview_names, unmatched_clips
-from lockit_provider.operators.output import ensure_fits_xcom
+from lockit_provider.hooks.resources import preview_names
 from lockit_provider.triggers.checks import judge
 from lockit_provider.triggers.events import error_event, success_event
 
 
 class LockitTrigger(BaseTrigger, abc.ABC):
-    """Base of the LockitNetwork triggers: JSON kwargs, one async hook per run, errors as events."""
+    """Base of the LockitNetwork triggers: attributes as kwargs, one async hook per run, errors as events.
 
-    def __init__(self, *, lockit_conn_id: str, **kwargs: Any) -> None:
+    :param lockit_conn_id: The ``lockit`` connection.
+    """
+
+    #: The attributes :meth:`serialize` hands to the constructor when the triggerer rebuilds it.
+    serialized_fields: ClassVar[tuple[str, ...]] = ("lockit_conn_id",)
+
+    def __init__(self, *, lockit_conn_id: str) -> None:
         super().__init__()
         self.lockit_conn_id = lockit_conn_id
-        self.kwargs = kwargs
-        # Checked here, in the task that defers, rather than later in the triggerer.
+
+    def refuse_non_json(self) -> None:
+        """Raise TypeError unless every argument is a JSON value (checked in the task that defers)."""
         try:
             json.dumps(self.serialize()[1])
         except (TypeError, ValueError) as err:
@@ -39,7 +53,9 @@ class LockitTrigger(BaseTrigger, abc.ABC):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the JSON kwargs that rebuild this trigger."""
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {"lockit_conn_id": self.lockit_conn_id, **self.kwargs}
+        return f"{cls.__module__}.{cls.__qualname__}", {
+            name: getattr(self, name) for name in self.serialized_fields
+        }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait for the outcome and yield it as one event (a failure too)."""
@@ -59,7 +75,30 @@ class LockitTrigger(BaseTrigger, abc.ABC):
 
 
 class LockitRequestTrigger(LockitTrigger):
-    """Make one API call and return its JSON body (refused when larger than ``max_bytes``)."""
+    """Make one API call and return its JSON body, status and safe headers.
+
+    :param lockit_conn_id: The ``lockit`` connection.
+    :param method: HTTP method.
+    :param endpoint: Path below the API base URL.
+    :param max_bytes: Refuse a body whose JSON is larger (it would go to XCom).
+    :param query: Query parameters.
+    :param body: JSON request body.
+    :param headers: Extra request headers.
+    :param retry_non_idempotent: Retry a POST/PATCH on 5xx and broken connections too.
+    :param log_response: Log a token-free excerpt of the body (in the trigger's log).
+    """
+
+    serialized_fields = (
+        "lockit_conn_id",
+        "method",
+        "endpoint",
+        "max_bytes",
+        "query",
+        "body",
+        "headers",
+        "retry_non_idempotent",
+        "log_response",
+    )
 
     def __init__(
         self,
@@ -72,31 +111,35 @@ class LockitRequestTrigger(LockitTrigger):
         body: Any = None,
         headers: dict[str, str] | None = None,
         retry_non_idempotent: bool = False,
+        log_response: bool = False,
     ) -> None:
-        super().__init__(
-            lockit_conn_id=lockit_conn_id,
-            method=method,
-            endpoint=endpoint,
-            max_bytes=max_bytes,
-            query=query,
-            body=body,
-            headers=headers,
-            retry_non_idempotent=retry_non_idempotent,
-        )
+        super().__init__(lockit_conn_id=lockit_conn_id)
+        self.method = method
+        self.endpoint = endpoint
+        self.max_bytes = max_bytes
+        self.query = query
+        self.body = body
+        self.headers = headers
+        self.retry_non_idempotent = retry_non_idempotent
+        self.log_response = log_response
+        self.refuse_non_json()
 
     async def wait(self, hook: LockitAsyncHook) -> TriggerEvent:
-        """Call the endpoint and return its body."""
-        kw = self.kwargs
-        body = await hook.get_json(
-            kw["method"],
-            kw["endpoint"],
-            params=kw["query"],
-            json=kw["body"],
-            headers=kw["headers"],
-            retry_non_idempotent=kw["retry_non_idempotent"],
+        """Call the endpoint and return its body, status and headers."""
+        response = await hook.request(
+            self.method,
+            self.endpoint,
+            params=self.query,
+            json=self.body,
+            headers=self.headers,
+            retry_non_idempotent=self.retry_non_idempotent,
+            log_response=self.log_response,
         )
-        ensure_fits_xcom(body, kw["max_bytes"], f"{kw['method']} {kw['endpoint']}")
-        return success_event(body=body)
+        body = decode_json(response.content, self.method, self.endpoint, response.status_code)
+        ensure_fits_xcom(body, self.max_bytes, f"{self.method} {self.endpoint}")
+        return success_event(
+            body=body, http_status=response.status_code, headers=safe_headers(response.headers)
+        )
 
 
 class LockitPollTrigger(LockitTrigger):
@@ -104,11 +147,20 @@ class LockitPollTrigger(LockitTrigger):
 
     The task poked just before deferring, so the first poll waits one interval. Transient failures
     (outage, rate limit, token endpoint hiccup) are logged and polled again; others end the wait.
+    "Still waiting" is logged at INFO only when it changes
+    (:class:`~lockit_provider.common.waiting.WaitingLog`).
     """
+
+    poke_interval: float
+
+    def __init__(self, *, lockit_conn_id: str) -> None:
+        super().__init__(lockit_conn_id=lockit_conn_id)
+        self._waiting = WaitingLog()
 
     async def wait(self, hook: LockitAsyncHook) -> TriggerEvent:
         """Poll until done."""
-        interval = float(self.kwargs["poke_interval"])
+        hook.call_log_level = logging.DEBUG  # quiet polling: the waiting line says what changed
+        interval = float(self.poke_interval)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -127,7 +179,26 @@ class LockitPollTrigger(LockitTrigger):
 
 
 class LockitSensorTrigger(LockitPollTrigger):
-    """Poll ``GET endpoint`` until it answers 2xx and the importable ``check`` accepts the body."""
+    """Poll ``GET endpoint`` until it answers 2xx and the importable ``check`` accepts the body.
+
+    :param lockit_conn_id: The ``lockit`` connection.
+    :param endpoint: Path below the API base URL.
+    :param poke_interval: Seconds between polls.
+    :param query: Query parameters.
+    :param headers: Extra request headers.
+    :param check: Import path of a function that judges the body (None: any 2xx will do).
+    :param pending_statuses: HTTP statuses that mean "not yet".
+    """
+
+    serialized_fields = (
+        "lockit_conn_id",
+        "endpoint",
+        "poke_interval",
+        "query",
+        "headers",
+        "check",
+        "pending_statuses",
+    )
 
     def __init__(
         self,
@@ -140,33 +211,43 @@ class LockitSensorTrigger(LockitPollTrigger):
         check: str | None = None,
         pending_statuses: list[int] | None = None,
     ) -> None:
-        super().__init__(
-            lockit_conn_id=lockit_conn_id,
-            endpoint=endpoint,
-            poke_interval=poke_interval,
-            query=query,
-            headers=headers,
-            check=check,
-            pending_statuses=list(pending_statuses or []),
-        )
+        super().__init__(lockit_conn_id=lockit_conn_id)
+        self.endpoint = endpoint
+        self.poke_interval = poke_interval
+        self.query = query
+        self.headers = headers
+        self.check = check
+        self.pending_statuses = list(pending_statuses or [])
+        self.refuse_non_json()
 
     async def poll(self, hook: LockitAsyncHook) -> TriggerEvent | None:
         """Call the endpoint once and judge the answer."""
-        kw = self.kwargs
         try:
-            body = await hook.get_json("GET", kw["endpoint"], params=kw["query"], headers=kw["headers"])
+            body = await hook.get_json("GET", self.endpoint, params=self.query, headers=self.headers)
         except LockitApiError as err:
-            if err.status in kw["pending_statuses"]:
-                self.log.info("%s answered HTTP %s; polling again", kw["endpoint"], err.status)
+            if err.status in self.pending_statuses:
+                self._waiting(self.log, "%s answered HTTP %s; still waiting", self.endpoint, err.status)
                 return None
             raise
         # User code: off the event loop, in case it is slow.
-        done, xcom_value = await asyncio.to_thread(judge, kw["check"], body)
-        return success_event(xcom_value=xcom_value) if done else None
+        done, xcom_value = await asyncio.to_thread(judge, self.check, body)
+        if not done:
+            self._waiting(self.log, "%s: the check says not yet; still waiting", self.endpoint)
+            return None
+        return success_event(xcom_value=xcom_value)
 
 
 class LockitClipsMatchedTrigger(LockitPollTrigger):
-    """Poll matchClips until every clip has take metadata on the shooting day."""
+    """Poll matchClips until every clip has take metadata on the shooting day.
+
+    :param lockit_conn_id: The ``lockit`` connection.
+    :param project_id: The project's id.
+    :param day_id: The shooting day's id.
+    :param clips: Camera clip file names.
+    :param poke_interval: Seconds between polls.
+    """
+
+    serialized_fields = ("lockit_conn_id", "project_id", "day_id", "clips", "poke_interval")
 
     def __init__(
         self,
@@ -177,27 +258,26 @@ class LockitClipsMatchedTrigger(LockitPollTrigger):
         clips: list[str],
         poke_interval: float,
     ) -> None:
-        super().__init__(
-            lockit_conn_id=lockit_conn_id,
-            project_id=project_id,
-            day_id=day_id,
-            clips=list(clips),
-            poke_interval=poke_interval,
-        )
+        super().__init__(lockit_conn_id=lockit_conn_id)
+        self.project_id = project_id
+        self.day_id = day_id
+        self.clips = list(clips)
+        self.poke_interval = poke_interval
+        self.refuse_non_json()
 
     async def poll(self, hook: LockitAsyncHook) -> TriggerEvent | None:
         """Match the clips once; done when none is missing."""
-        kw = self.kwargs
-        matches = await hook.match_clips(kw["project_id"], kw["day_id"], kw["clips"])
-        missing = unmatched_clips(kw["clips"], matches)
+        matches = await hook.match_clips(self.project_id, self.day_id, self.clips)
+        _, missing = split_matches(self.clips, matches)
         if missing:
-            self.log.info(
+            self._waiting(
+                self.log,
                 "%d of %d clips have take metadata; waiting for %s",
-                len(kw["clips"]) - len(missing),
-                len(kw["clips"]),
+                len(self.clips) - len(missing),
+                len(self.clips),
                 preview_names(missing),
             )
             return None
         return success_event(
-            xcom_value={"project_id": kw["project_id"], "day_id": kw["day_id"], "clips": kw["clips"]}
+            xcom_value={"project_id": self.project_id, "day_id": self.day_id, "clips": self.clips}
         )

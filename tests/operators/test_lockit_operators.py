@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from lockit_provider.exceptions import LockitApiError, LockitConfigError, LockitError
-from lockit_provider.operators.clip_names import clip_names
-from lockit_provider.operators.lockit import LockitMatchClipsOperator, LockitOperator
+from lockit_provider.common.clip_names import clip_names
+from lockit_provider.exceptions import (
+    LockitApiError,
+    LockitConfigError,
+    LockitReauthorizationRequired,
+)
+from lockit_provider.operators.lockit import (
+    LockitMatchClipsOperator,
+    LockitOperator,
+    LockitResponseCheckFailed,
+    LockitUnmatchedClips,
+)
 from lockit_provider.sandbox import data
 from lockit_provider.triggers.lockit import LockitRequestTrigger
 from tests.hooks.helpers import issued_tokens, use_sandbox
@@ -51,9 +61,33 @@ def test_response_filter_and_check_see_the_body_and_the_context():
     assert op.execute(context(params={"premium": False})) == [data.NON_PREMIUM_ID]
 
 
-def test_a_failed_response_check_fails_the_task():
-    with pytest.raises(LockitError, match="response_check rejected the answer to GET /projects"):
+def test_a_failed_response_check_fails_the_task_and_retries_apply():
+    with pytest.raises(
+        LockitResponseCheckFailed, match="response_check rejected the answer to GET /projects"
+    ):
         operator(response_check=lambda body: False).execute(context())
+
+
+def test_response_check_and_filter_may_ask_for_status_and_headers():
+    seen: dict[str, Any] = {}
+
+    def check(body, status_code, headers):
+        seen.update(status=status_code, headers=headers)
+        return status_code == 200
+
+    result = operator(
+        response_check=check, response_filter=lambda body, headers: headers["content-type"]
+    ).execute(context())
+    assert result.startswith("application/json")
+    assert seen["status"] == 200
+    assert "authorization" not in seen["headers"] and "set-cookie" not in seen["headers"]
+
+
+def test_log_response_logs_an_excerpt_of_the_body(capsys):
+    operator().execute(context())
+    assert "response body" not in capsys.readouterr().out
+    operator(log_response=True).execute(context())
+    assert "LockitNetwork response body: [" in capsys.readouterr().out
 
 
 def test_query_body_and_method_reach_the_api():
@@ -67,14 +101,37 @@ def test_query_body_and_method_reach_the_api():
     assert [m["clip"] for m in op.execute(context())] == DAY_1_CLIPS[:2]
 
 
-def test_api_errors_fail_the_task_with_status():
-    with pytest.raises(LockitApiError) as info:
+def test_a_403_for_a_non_premium_project_fails_at_once_with_the_status():
+    with pytest.raises(AirflowFailException, match=r"LockitApiError: .* HTTP 403") as info:
         operator(endpoint=f"/projects/{data.NON_PREMIUM_ID}/projectdays").execute(context())
-    assert info.value.status == 403
+    assert isinstance(info.value.__cause__, LockitApiError)
+    assert info.value.__cause__.status == 403
 
 
-def test_results_too_big_for_xcom_are_refused_with_the_way_out():
-    with pytest.raises(LockitError, match=r"max_xcom_bytes=200.*output_path"):
+def test_a_transient_error_is_raised_as_it_is_so_retries_apply(sandbox, monkeypatch, tmp_path):
+    use_sandbox(monkeypatch, sandbox, tmp_path, max_retries=0)
+    sandbox.add_fault("api", status=503)
+    with pytest.raises(LockitApiError) as info:
+        operator().execute(context())
+    assert info.value.status == 503
+
+
+def test_a_dead_grant_fails_at_once_naming_the_command(sandbox, monkeypatch, tmp_path):
+    use_sandbox(monkeypatch, sandbox, tmp_path, expires_at=time.time() - 1, refresh_token="")
+    with pytest.raises(AirflowFailException, match="LockitReauthorizationRequired") as info:
+        operator().execute(context())
+    assert isinstance(info.value.__cause__, LockitReauthorizationRequired)
+    assert "airflow lockit authorize" in str(info.value)
+
+
+def test_a_configuration_error_fails_at_once():
+    with pytest.raises(AirflowFailException, match="LockitConfigError: Project 'Nope'") as info:
+        match_operator(project="Nope", clips=DAY_1_CLIPS).execute(context())
+    assert info.value.__cause__.field == "project"
+
+
+def test_results_too_big_for_xcom_are_refused_at_once_with_the_way_out():
+    with pytest.raises(AirflowFailException, match=r"max_xcom_bytes=200.*output_path"):
         operator(max_xcom_bytes=200).execute(context())
     assert operator(max_xcom_bytes=200, do_xcom_push=False).execute(context())
 
@@ -118,6 +175,18 @@ def test_execute_complete_finishes_like_execute():
     op = operator(deferrable=True, response_filter=lambda body: [p["name"] for p in body])
     body = [{"name": "A"}, {"name": "B"}]
     assert op.execute_complete(context(), {"status": "success", "body": body}) == ["A", "B"]
+
+
+def test_execute_complete_gives_the_check_the_status_and_headers_of_the_trigger():
+    op = operator(deferrable=True, response_check=lambda body, status_code, headers: headers["x-n"] == "2")
+    event = {"status": "success", "body": [], "http_status": 200, "headers": {"x-n": "2"}}
+    assert op.execute_complete(context(), event) == []
+
+
+def test_execute_complete_fails_at_once_on_an_error_retrying_cannot_fix():
+    event = {"status": "error", "error_type": "LockitApiError", "message": "HTTP 403 ...", "http_status": 403}
+    with pytest.raises(AirflowFailException, match="HTTP 403"):
+        operator(deferrable=True).execute_complete(context(), event)
 
 
 def test_execute_complete_turns_an_error_event_into_a_clear_failure():
@@ -168,8 +237,10 @@ def test_match_clips_can_fail_on_unmatched_after_writing_the_csv(tmp_path):
     op = match_operator(
         clips=["A001_C001_0512AB.R3D", "NOPE.R3D"], csv_path=str(csv_path), fail_on_unmatched=True
     )
-    with pytest.raises(LockitError, match=r"1 of 2 clips did not match: NOPE\.R3D"):
+    # Retries apply: the script supervisor's iPad may sync the missing take later.
+    with pytest.raises(LockitUnmatchedClips, match=r"1 of 2 clips did not match: NOPE\.R3D") as info:
         op.execute(context())
+    assert info.value.unmatched == ["NOPE.R3D"]
     assert "A001_C001_0512AB.R3D" in csv_path.read_text()
 
 

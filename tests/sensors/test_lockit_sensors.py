@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -131,13 +132,45 @@ def test_deferral_timeout_is_a_sensor_timeout(soft_fail, raised):
         resume(clips_sensor(deferrable=True, soft_fail=soft_fail), timed_out=True)
 
 
-def test_transient_failures_are_not_yet_and_other_errors_fail(sandbox):
+def test_transient_failures_are_not_yet_and_other_errors_fail_at_once(sandbox):
     sensor = clips_sensor()
     sandbox.add_fault("api", status=503)
     assert sensor.poke(context()) is False
     sandbox.add_fault("api", status=403)
-    with pytest.raises(LockitApiError):
+    with pytest.raises(AirflowFailException) as info:
         sensor.poke(context())
+    assert isinstance(info.value.__cause__, LockitApiError) and info.value.__cause__.status == 403
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_configuration_error_fails_the_sensor_at_once_or_skips_it_with_soft_fail(deferrable):
+    with pytest.raises(AirflowFailException, match="LockitConfigError: Shooting day '2031-01-01'"):
+        clips_sensor(shooting_day="2031-01-01", deferrable=deferrable).execute(context())
+    with pytest.raises(AirflowSkipException):
+        clips_sensor(shooting_day="2031-01-01", deferrable=deferrable, soft_fail=True).execute(context())
+
+
+def test_a_dead_grant_fails_the_sensor_at_once(sandbox, monkeypatch, tmp_path):
+    use_sandbox(monkeypatch, sandbox, tmp_path, expires_at=time.time() - 1, refresh_token="")
+    with pytest.raises(AirflowFailException, match="airflow lockit authorize"):
+        clips_sensor().execute(context())
+
+
+def test_a_transient_error_event_is_raised_as_it_is_so_retries_apply():
+    event = {"status": "error", "error_type": "LockitApiError", "message": "HTTP 503", "http_status": 503}
+    with pytest.raises(LockitApiError):
+        resume(clips_sensor(deferrable=True), event)
+
+
+def test_waiting_is_logged_at_info_only_when_it_changes(sandbox, capsys):
+    sensor = clips_sensor()
+    for _ in range(3):
+        assert sensor.poke(context()) is False
+    sandbox.add_clips(data.SERIES_ID, DAY_1, [LATE], after=0)
+    assert sensor.poke(context())
+    logged = capsys.readouterr().out  # the task log at its default level, INFO
+    assert logged.count("1 of 2 clips have take metadata; waiting for C009_C001_LATE.R3D") == 1
+    assert "LockitNetwork POST" not in logged  # the hook's per-call line is at DEBUG while polling
 
 
 def test_lockit_sensor_waits_through_pending_statuses(sandbox):
@@ -146,7 +179,7 @@ def test_lockit_sensor_waits_through_pending_statuses(sandbox):
     assert not sensor.poke(context())
     assert sensor.poke(context())
     sandbox.add_fault("api", status=400)
-    with pytest.raises(LockitApiError):
+    with pytest.raises(AirflowFailException, match="HTTP 400"):
         sensor.poke(context())
 
 
