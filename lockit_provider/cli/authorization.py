@@ -6,15 +6,17 @@ import argparse
 import os
 from dataclasses import replace
 from getpass import getpass
+from pathlib import Path
 
 import requests
 
 from lockit_provider.cli.connections import LocatedConnection, find_connection, save_connection
-from lockit_provider.cli.errors import CliError, one_line
+from lockit_provider.cli.errors import EXPECTED_ERRORS, CliError, one_line
 from lockit_provider.cli.loopback import LoopbackReceiver, is_loopback_redirect
 from lockit_provider.cli.output import note, print_fields, record_lines, show_authorization_url
 from lockit_provider.cli.paste import code_from_paste, prompt_for_redirect, stdin_is_interactive
 from lockit_provider.cli.pending import discard_pending, load_pending, save_pending
+from lockit_provider.cli.tls import check_token_endpoint, tls_failure, tls_message
 from lockit_provider.cli.transport import require_secure_transport
 from lockit_provider.exceptions import TokenRecordError
 from lockit_provider.oauth.client import OAuthClient
@@ -33,6 +35,7 @@ def run_authorize(args: argparse.Namespace) -> None:
         settings = replace(settings, use_pkce=False)
     require_client_secret(settings)
     require_secure_transport(settings.authorize_url, settings.token_url)
+    check_token_endpoint(settings)  # a wrong CA or URL fails here, before the user consents in a browser
     client = oauth_client(settings)
     try:
         record = _obtain_record(args, settings, client)
@@ -43,7 +46,8 @@ def run_authorize(args: argparse.Namespace) -> None:
     try:
         verified = f"GET {settings.api_url}/projects lists {_count_projects(settings, record)} project(s)"
     except (CliError, requests.RequestException) as error:
-        failure, verified = error, f"FAILED: {one_line(error)}"
+        failure = _explain_tls(settings, error) or error
+        verified = f"FAILED: {one_line(failure)}"
     fields = [("tokens stored in", stored_in), *record_lines(record), ("verified", verified)]
     print_fields(f"Authorized connection {settings.conn_id!r}.", fields)
     if failure is not None:
@@ -57,6 +61,8 @@ def _configured_connection(args: argparse.Namespace) -> LocatedConnection:
     offered = {"host": args.api_url, "login": args.client_id, "password": _new_secret(args, located)}
     fields = {name: value for name, value in offered.items() if value}
     extras = {"redirect_uri": args.redirect_uri} if args.redirect_uri else {}
+    if args.ca_bundle:
+        extras["ca_bundle"] = _ca_bundle_path(args.ca_bundle)
     if not fields and not extras:
         if located is None:
             raise CliError(
@@ -67,7 +73,8 @@ def _configured_connection(args: argparse.Namespace) -> LocatedConnection:
     if located is not None and not located.in_metadata_db:
         raise CliError(
             f"connection {args.conn_id!r} comes from the {located.source}, which this command cannot change: "
-            "drop --client-id, --client-secret*, --api-url and --redirect-uri, or change it there"
+            "drop --client-id, --client-secret*, --api-url, --redirect-uri and --ca-bundle, or change it "
+            "there"
         )
     if located is None and not {"login", "password"} <= fields.keys():
         raise CliError(
@@ -77,6 +84,14 @@ def _configured_connection(args: argparse.Namespace) -> LocatedConnection:
     saved = save_connection(args.conn_id, fields, extras)
     note(f"{'Created' if located is None else 'Updated'} connection {args.conn_id!r} in the metadata DB.")
     return saved
+
+
+def _ca_bundle_path(path: str) -> str:
+    """Return ``--ca-bundle`` as an absolute path (workers resolve it, not this shell), if it is a file."""
+    bundle = Path(path).expanduser()
+    if not bundle.is_file():
+        raise CliError(f"--ca-bundle: {path!r} is not a file; give the path of the CA's PEM file")
+    return str(bundle.resolve())
 
 
 def _new_secret(args: argparse.Namespace, located: LocatedConnection | None) -> str | None:
@@ -138,7 +153,13 @@ def _finish_pending(redirect_url: str, settings: LockitSettings, client: OAuthCl
 
 
 def _redeem(client: OAuthClient, code: str, verifier: str | None, settings: LockitSettings) -> TokenRecord:
-    record = client.exchange_code(code, code_verifier=verifier)
+    try:
+        record = client.exchange_code(code, code_verifier=verifier)
+    except EXPECTED_ERRORS as error:
+        explained = _explain_tls(settings, error)
+        if explained is None:
+            raise
+        raise explained from None
     discard_pending(settings)  # the request is used up; its state must not be accepted again
     return record
 
@@ -200,6 +221,14 @@ def _next_generation(store: VariableTokenStore, settings: LockitSettings) -> int
         if entry.key == settings.token_variable
     ]
     return max(generations, default=0) + 1
+
+
+def _explain_tls(settings: LockitSettings, error: BaseException) -> CliError | None:
+    """Return a one-line error naming host, verify error and ``ca_bundle`` if TLS caused ``error``."""
+    failure = tls_failure(error)
+    if failure is None:
+        return None
+    return CliError(tls_message(*failure, settings.ca_bundle))
 
 
 def _count_projects(settings: LockitSettings, record: TokenRecord) -> int:

@@ -9,13 +9,13 @@ Connection (only the metadata DB can be written) or only the token store.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lockit_provider import CONN_TYPE
 from lockit_provider.cli.errors import CliError
+from lockit_provider.compat import secrets_backends
 
 if TYPE_CHECKING:
     from airflow.models.connection import Connection
@@ -39,10 +39,7 @@ class LocatedConnection:
 def find_connection(conn_id: str) -> LocatedConnection | None:
     """Return the Connection Airflow resolves for ``conn_id`` and its source, or None."""
     # As Airflow's own `connections get` does: this process may read the metadata DB.
-    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
-    from airflow.configuration import ensure_secrets_loaded
-
-    for backend in ensure_secrets_loaded():
+    for backend in secrets_backends():
         try:
             conn = backend.get_connection(conn_id)
         except PermissionError:

@@ -35,6 +35,12 @@ def get_lockit_cli_commands() -> list[Any]:
         ),
         Arg(("--api-url",), help="API base URL (default https://api.lockitnetwork.com)"),
         Arg(("--redirect-uri",), help="Registered redirect URI, e.g. http://127.0.0.1:8765/callback"),
+        Arg(
+            ("--ca-bundle",),
+            metavar="PATH",
+            help="PEM file of the CA that signed the server's certificate (a private CA); stored in the "
+            "connection's extra 'ca_bundle', so the path must exist on every worker",
+        ),
         Arg(("--no-pkce",), action="store_true", help="Do not send a PKCE S256 challenge"),
         Arg(("--no-browser",), action="store_true", help="Only print the authorization URL"),
         Arg(("--paste",), action="store_true", help="Paste the redirect URL (or code) at a prompt"),
