@@ -1,1 +1,1 @@
-"""Example DAGs: copy them into your dags folder (they ship in the package, but Airflow parses only its dags folder)."""
+"""Example DAGs. Airflow parses only its dags folder: copy the ones you want there to use them."""

@@ -1,22 +1,30 @@
-"""Dailies: wait for the takes of a card's clips, match the clips, write the editor's CSV.
+"""Dailies: wait for the takes of a card's clips, match the clips, write the editor's CSV and ALE.
 
 The script supervisor's takes reach LockitNetwork when the iPad syncs; this waits until every clip
-has one, then matches them and writes a CSV the editor merges into the clips' metadata.
+has one, then matches them and writes a CSV (Premiere, Resolve) and an ALE (Avid) the editor merges
+into the clips' metadata.
 
 Trigger it when a card offload is done, e.g. with the clip names of the offload as ``clips``. The
-sensor pokes once and then, when deferrable, waits in the triggerer without holding a worker slot.
+sensor pokes once and then waits in the triggerer without holding a worker slot. The files go to the
+``output_dir`` parameter: a local directory or an object storage URL (``s3://bucket/dailies``);
+its default comes from the ``LOCKIT_DAILIES_DIR`` environment variable, else a directory in the
+system's temporary directory.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from airflow.sdk import Param, dag
 
 from lockit_provider.operators.lockit import LockitMatchClipsOperator
 from lockit_provider.sensors.lockit import LockitClipsMatchedSensor
 
-OUTPUT_DIR = "/tmp/lockit-dailies"  # noqa: S108 - an example's default: point it at the editorial share
+OUTPUT_DIR = os.environ.get("LOCKIT_DAILIES_DIR") or str(Path(tempfile.gettempdir()) / "lockit-dailies")
+FILES = "{{ params.output_dir }}/{{ params.shooting_day }}_dailies"
 
 
 @dag(
@@ -31,19 +39,21 @@ OUTPUT_DIR = "/tmp/lockit-dailies"  # noqa: S108 - an example's default: point i
             type="array",
             description="Camera clip file names from the card offload",
         ),
-        "output_dir": Param(OUTPUT_DIR, type="string", description="Where the CSV goes"),
+        "output_dir": Param(
+            OUTPUT_DIR, type="string", description="Where the CSV and ALE go: a directory or storage URL"
+        ),
     },
 )
 def lockit_dailies() -> None:
-    """Wait for takes, match clips, write the editorial CSV."""
+    """Wait for takes, match clips, write the editorial CSV and ALE."""
     takes_synced = LockitClipsMatchedSensor(
         task_id="wait_for_takes",
         project="{{ params.project }}",
         shooting_day="{{ params.shooting_day }}",
         clips="{{ params.clips }}",
+        deferrable=True,  # waits in the triggerer: no worker slot while the iPad has not synced
         poke_interval=15,
         timeout=timedelta(hours=12),
-        mode="reschedule",
     )
     matched = LockitMatchClipsOperator(
         task_id="match_clips",
@@ -51,7 +61,8 @@ def lockit_dailies() -> None:
         project="{{ ti.xcom_pull(task_ids='wait_for_takes')['project_id'] }}",
         shooting_day="{{ ti.xcom_pull(task_ids='wait_for_takes')['day_id'] }}",
         clips="{{ ti.xcom_pull(task_ids='wait_for_takes')['clips'] }}",
-        csv_path="{{ params.output_dir }}/{{ params.shooting_day }}_dailies.csv",
+        csv_path=f"{FILES}.csv",
+        ale_path=f"{FILES}.ale",
     )
     takes_synced >> matched
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+import lockit_provider.example_dags
 from lockit_provider.sandbox import data
 from tests.e2e.sandbox_process import SandboxProcess
 from tests.e2e.stack import AirflowStack
 
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+EXAMPLE_DAGS = Path(lockit_provider.example_dags.__file__).parent
 DAY_1 = data.SERIES_DAY_IDS[0]
 LATE_CLIPS = ["C007_C001_0512XY.R3D", "C007_C002_0512XY.R3D"]
 
@@ -48,7 +49,6 @@ def running_stack(home: Path, sandbox: SandboxProcess, dag_files: dict[str, str]
     env = {
         "AIRFLOW_CONN_LOCKIT_DEFAULT": lockit_connection(sandbox),
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
-        "OAUTHLIB_INSECURE_TRANSPORT": "1",  # plain http to the sandbox on 127.0.0.1
     }
     airflow = AirflowStack(home, dags, env)
     try:
@@ -58,7 +58,8 @@ def running_stack(home: Path, sandbox: SandboxProcess, dag_files: dict[str, str]
 
 
 def example_dag_files() -> dict[str, str]:
-    return {path.name: path.read_text() for path in sorted(EXAMPLE_DAGS.glob("*.py"))}
+    """Return the example DAGs as a user copies them into a dags folder."""
+    return {path.name: path.read_text() for path in sorted(EXAMPLE_DAGS.glob("lockit_*.py"))}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,13 @@ def test_dailies_wait_in_the_triggerer_until_the_takes_are_synced(
     rows = list(csv.DictReader((tmp_path / "2026-05-12_dailies.csv").read_text().splitlines()))
     assert [row["Clip Name"] for row in rows] == clips
     assert rows[1]["Circled"] == "Yes"
+    ale = (tmp_path / "2026-05-12_dailies.ale").read_text().splitlines()
+    assert ale[:2] == ["Heading", "FIELD_DELIM\tTABS"]
+    assert [line.split("\t")[0] for line in ale[ale.index("Data") + 1 :]] == [c[:-4] for c in clips]
+    assert result["files"] == {
+        "csv": f"{tmp_path}/2026-05-12_dailies.csv",
+        "ale": f"{tmp_path}/2026-05-12_dailies.ale",
+    }
 
 
 @pytest.mark.e2e
