@@ -30,13 +30,10 @@ def main() -> int:
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "LOCKIT_STATE_DIR": str(home / "lockit"),
-        # The sandbox serves plain http on 127.0.0.1; requests-oauthlib refuses http unless told.
-        "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
     os.environ.update(
         {k: env[k] for k in ("AIRFLOW_HOME", "AIRFLOW__CORE__LOAD_EXAMPLES", "LOCKIT_STATE_DIR")}
     )
-    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     # A plain process reads connections from the metadata DB only in Airflow's "server" context
     # (as Airflow's own CLI commands do); tasks get theirs through the Execution API instead.
     os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
