@@ -26,9 +26,8 @@ def cross_host_lock(settings: LockitSettings) -> CrossHostLock | None:
     """Return the lock that spans every host for this connection, or None for host-only locking."""
     key = settings.token_variable
     ttl = max(DEFAULT_TTL, 2 * settings.timeout + 10)  # outlives the slowest token request + save
-    lock_conn_id = getattr(settings, "lock_conn_id", None)
-    if lock_conn_id:
-        return _from_connection(lock_conn_id, key, ttl)
+    if settings.lock_conn_id:
+        return _from_connection(settings.lock_conn_id, key, ttl)
     if settings.lock_url:
         return RedisLock.from_url(
             settings.lock_url,
@@ -36,7 +35,7 @@ def cross_host_lock(settings: LockitSettings) -> CrossHostLock | None:
             description=f"Redis {_where(settings.lock_url)} (extra 'lock_url')",
             ttl=ttl,
         )
-    if getattr(settings, "cross_host_lock", "auto") == "off":
+    if settings.cross_host_lock == "off":
         return None
     broker = celery_redis_broker()
     if broker is None:
