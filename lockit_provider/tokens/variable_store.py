@@ -23,10 +23,11 @@ class _TaskSdkVariables:
 
     def get(self, key: str) -> str | None:
         from airflow.sdk import Variable
-        from airflow.sdk.execution_time.cache import SecretCache
+
+        from lockit_provider.compat import invalidate_cached_variable
 
         # A cached value could be older than a sibling's refresh; the store must read through.
-        SecretCache.invalidate_variable(key)
+        invalidate_cached_variable(key)
         value = Variable.get(key, default=None)
         return None if value is None else str(value)
 
@@ -56,11 +57,9 @@ _DESCRIPTION = "LockitNetwork live OAuth token record (managed by airflow-provid
 
 def in_task_or_trigger() -> bool:
     """Tell whether this process talks to Airflow through a supervisor (task runner or triggerer)."""
-    try:
-        from airflow.sdk.execution_time import task_runner
-    except ImportError:  # pragma: no cover - the Task SDK ships with Airflow 3
-        return False
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+    from lockit_provider.compat import has_supervisor_comms
+
+    return has_supervisor_comms()
 
 
 class VariableTokenStore:

@@ -45,9 +45,9 @@ def call_with_context(func: Callable[..., Any], body: Any, context: Mapping[str,
     """Call ``func(body, **the context values it names)``, as Airflow does for ``response_check``."""
     if not context:
         return func(body)
-    from airflow.sdk.bases.decorator import determine_kwargs
+    from lockit_provider.compat import context_kwargs
 
-    return func(body, **determine_kwargs(func, [body], context))
+    return func(body, **context_kwargs(func, [body], context))
 
 
 def judge(check: Check | None, body: Any, context: Mapping[str, Any] | None = None) -> tuple[bool, Any]:
