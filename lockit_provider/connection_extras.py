@@ -144,7 +144,7 @@ EXTRAS: tuple[Extra, ...] = (
         "ca_bundle",
         "string",
         "CA bundle path",
-        "Path to a PEM CA bundle to verify TLS with; empty uses the system trust store.",
+        "Absolute path to a PEM CA bundle to verify TLS with; empty uses the system trust store.",
     ),
     Extra(
         "client_auth",

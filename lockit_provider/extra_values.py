@@ -95,7 +95,8 @@ class ExtraReader:
         if value is None:
             return extra.default if isinstance(extra.default, str) else None
         if not isinstance(value, str):
-            raise self.bad(extra, value, "not text", f'write it as a JSON string, e.g. "{extra.name}": "..."')
+            fix = None if extra.choices else f'write it as a JSON string, e.g. "{extra.name}": "..."'
+            raise self.bad(extra, value, "not text", fix)
         if _CONTROL.search(value):
             raise self.bad(extra, value, "with a line break or control character", "remove it")
         text = value.strip()

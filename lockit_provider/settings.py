@@ -226,7 +226,10 @@ def _extras(conn: ConnectionLike) -> dict[str, Any]:
     Airflow's ``extra_dejson`` logs and returns ``{}`` for text that is not JSON, and returns lists or
     strings as they are; the user would then read "no token, authorize" instead of the real mistake.
     """
-    raw = getattr(conn, "extra", None)
+    try:
+        raw = getattr(conn, "extra", None)
+    except ValueError:  # the ORM Connection checks the JSON shape when read and says only that it is bad
+        raise _bad_extra_field(conn.conn_id, "not a JSON object") from None
     if isinstance(raw, str) and raw.strip():
         try:
             value = json.loads(raw)
@@ -235,19 +238,27 @@ def _extras(conn: ConnectionLike) -> dict[str, Any]:
             where = f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
             raise _bad_extra_field(conn.conn_id, where) from None
         if not isinstance(value, dict):
-            raise _bad_extra_field(conn.conn_id, f"{shown(value)}, not a JSON object")
+            raise _bad_extra_field(conn.conn_id, _json_kind(value))
     extras = conn.extra_dejson  # also registers secret values with Airflow's masker
     if extras is None:
         return {}
     if not isinstance(extras, dict):
-        raise _bad_extra_field(conn.conn_id, f"{shown(extras)}, not a JSON object")
+        raise _bad_extra_field(conn.conn_id, _json_kind(extras))
     return dict(extras)
+
+
+def _json_kind(value: Any) -> str:
+    """Name the JSON type of a non-object Extra; its text is not shown, a pasted token may be in it."""
+    if value is None:
+        return "null, not a JSON object"
+    kinds = {bool: "boolean", str: "string", list: "array", int: "number", float: "number"}
+    return f"a JSON {kinds.get(type(value), type(value).__name__)}, not an object"
 
 
 def _bad_extra_field(conn_id: str, problem: str) -> LockitConfigError:
     return config_error(
         conn_id,
-        "the Extra field is",
+        "the Extra field (field 'extra') is",
         "extra",
         problem,
         'write a JSON object such as {"timeout": 30}, or leave it empty',
@@ -259,7 +270,7 @@ def _api_url(conn: ConnectionLike) -> str:
     if getattr(conn, "port", None):
         raise config_error(
             conn.conn_id,
-            f"the Port field is {shown(getattr(conn, 'port', None))},",
+            f"the Port field (field 'port') is {shown(getattr(conn, 'port', None))},",
             "port",
             "which is not used",
             "put the port in the API base URL (field 'host'), e.g. https://api.example.com:8443, and clear "
