@@ -34,7 +34,6 @@ def main() -> None:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         LOCKIT_STATE_DIR=f"{home}/lockit",
-        OAUTHLIB_INSECURE_TRANSPORT="1",
     )
     subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True

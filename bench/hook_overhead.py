@@ -42,7 +42,6 @@ def configure_airflow(home: Path, sandbox_url: str, tokens: dict[str, Any]) -> N
         {
             "AIRFLOW_HOME": str(home),
             "LOCKIT_STATE_DIR": str(home / "lockit"),
-            "OAUTHLIB_INSECURE_TRANSPORT": "1",
             "AIRFLOW_CONN_LOCKIT_BENCH": json.dumps(
                 {
                     "conn_type": "lockit",

@@ -228,8 +228,6 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--policy", action="append", choices=POLICIES, help="run only these (repeatable)")
     args = parser.parse_args()
-    # requests-oauthlib refuses plain http unless told; the sandbox is on 127.0.0.1 only.
-    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     print(f"{args.processes} processes x {args.threads} threads per policy, one barrier")
     print(
         f"{'policy':<16}{'callers':>8}{'refreshes':>10}{'inv_grant':>10}{'errors':>7}{'tokens':>7}"

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from lockit_provider.exceptions import LockitApiError
-from lockit_provider.http.redact import excerpt, redact
 from lockit_provider.http.retry import RetryState
+from lockit_provider.redaction import excerpt, redact
 
 
 class _HasLog(Protocol):

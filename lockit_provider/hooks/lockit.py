@@ -25,10 +25,10 @@ from lockit_provider.hooks import resources
 from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, RefreshingBearerAuth
 from lockit_provider.hooks.errors import api_error, decode_json, log_retry, unreachable_error
 from lockit_provider.hooks.resources import JsonObject
-from lockit_provider.http.redact import redact_http_library_logs
 from lockit_provider.http.retry import Failure, RetryPolicy, RetryState
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import TokenStore
+from lockit_provider.redaction import redact_http_library_logs
 from lockit_provider.settings import ConnectionLike, LockitSettings, settings_from_connection
 from lockit_provider.tokens.refresher_factory import build_refresher
 

@@ -1,1 +1,1 @@
-"""HTTP building blocks shared by the sync and async hooks: retry decisions and redaction."""
+"""HTTP building blocks shared by the sync and async hooks: retry decisions."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockit_provider.exceptions import LockitApiError
-from lockit_provider.oauth.redaction import retry_after_seconds
+from lockit_provider.redaction import retry_after_seconds
 
 RETRY_STATUSES = LockitApiError.RETRYABLE_STATUSES
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})

@@ -7,21 +7,28 @@ errors classified by what the caller should do (retry later, re-authorize, fix t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hmac
 import logging
 import math
 import os
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote_plus, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit
 
 import requests
 from oauthlib.common import generate_token
 from oauthlib.oauth2 import InsecureTransportError, OAuth2Error, WebApplicationClient
+from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from lockit_provider.exceptions import (
     InvalidClientError,
@@ -33,11 +40,15 @@ from lockit_provider.exceptions import (
     OAuthProtocolError,
     TokenResponseError,
 )
-from lockit_provider.oauth.redaction import retry_after_seconds, scrub
 from lockit_provider.oauth.token import TokenRecord, current_actor
+from lockit_provider.redaction import printable, retry_after_seconds, scrub
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 PKCE_VERIFIER_LENGTH = 64
+# A token response is a few hundred bytes; tokens are capped at 8 KiB each. Anything much larger is
+# not a token response, and reading it whole would let a broken server exhaust memory.
+MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+_READ_CHUNK = 8192
 
 # Where each setting comes from in the Airflow Connection, for messages a person can act on.
 _CONNECTION_FIELDS = {
@@ -99,13 +110,25 @@ class OAuthClientConfig:
             raise _config_error("verify", "names a CA bundle file that does not exist")
 
 
+def is_allowed_transport(url: str) -> bool:
+    """Return whether ``url`` may carry client credentials: https, or plain http to a loopback host."""
+    parts = urlsplit(url or "")
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+
+
 def _check_endpoint(name: str, url: str) -> None:
-    """Require https, or http on a loopback host (a local sandbox; the secret never leaves the host)."""
+    """Require https, or http on a loopback host (a local sandbox; the secret never leaves the host).
+
+    This is the one transport gate: oauthlib's own https check is satisfied per call (see
+    :func:`_shown_to_oauthlib`), never by the process-wide ``OAUTHLIB_INSECURE_TRANSPORT``.
+    """
     parts = urlsplit(url or "")
     if not parts.hostname or parts.scheme not in ("http", "https"):
         raise _config_error(name, "must be an absolute https:// URL")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise _config_error(name, "must use https:// (plain http is only accepted on 127.0.0.1/localhost)")
+    if not is_allowed_transport(url):
+        raise _config_error(
+            name, "must use https:// (plain http is only accepted on 127.0.0.1, ::1 and localhost)"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,20 +140,210 @@ class AuthorizationRequest:
     code_verifier: str | None = field(repr=False)
 
 
+# --- one token request: an overall deadline, no redirects, a capped body --------------------------
+
+_current_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
+    "lockit_token_request_deadline", default=None
+)
+
+
+class _Deadline:
+    """The overall time one token request may take, enforced by shutting its socket down.
+
+    requests' timeouts apply per socket read, so a server that dribbles one byte per read never times
+    out; and the refresh lock is held meanwhile. A timer shuts the request's socket down when the time
+    is up, which ends any blocked read at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ends = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._active = False
+        self.expired = False
+
+    def remaining(self) -> float:
+        """Return the seconds left, never below a millisecond (a zero timeout means "no timeout")."""
+        return max(0.001, self._ends - time.monotonic())
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Shut ``sock`` down when the time is up (at once if it already is)."""
+        if sock is None:
+            return
+        with self._lock:
+            if self.expired:
+                _shutdown(sock)
+            elif self._active:
+                self._sockets.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Arm the timer for the block; disarm it before a connection can go back to the pool."""
+        with self._lock:
+            self._active = True
+        self._timer.start()
+        token = _current_deadline.set(self)
+        try:
+            yield
+        finally:
+            _current_deadline.reset(token)
+            with self._lock:
+                self._active = False
+                self._sockets.clear()
+            self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Hand the socket to the running token request's deadline before waiting for the answer."""
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = _current_deadline.get()
+        if deadline is not None:
+            deadline.attach(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    """Hand the socket to the running token request's deadline before waiting for the answer."""
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = _current_deadline.get()
+        if deadline is not None:
+            deadline.attach(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections let the deadline cover the wait for the status line too."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPConnectionPool,
+            "https": _WatchedHTTPSConnectionPool,
+        }
+
+
+def _shown_to_oauthlib(url: str) -> str:
+    """Return the form of ``url`` to give oauthlib, whose https check only a process-wide switch lifts.
+
+    ``OAUTHLIB_INSECURE_TRANSPORT`` would lift it for every library in the process. Our own
+    :func:`_check_endpoint` is the gate (https, or http on a loopback host), so a loopback http URL is
+    shown to oauthlib in its https form; :class:`_TokenSession` sends to the real URL, and
+    :meth:`OAuthClient.authorization_request` restores it in the URL it returns.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return "https" + url[len("http") :]
+    return url
+
+
 class _TokenSession(OAuth2Session):
     """An OAuth2Session for one token request that sends through the client's shared HTTP session.
 
     One per request because OAuth2Session keeps per-request state (token, code); the shared
-    session keeps the connection pool and any adapters the caller mounted.
+    session keeps the connection pool and any adapters the caller mounted. Every send is bounded:
+    no redirect is followed, the body is read against the deadline and capped.
     """
 
-    def __init__(self, transport: requests.Session, **kwargs: Any) -> None:
+    def __init__(
+        self, transport: requests.Session, *, deadline: _Deadline, real_url: str, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._transport = transport
+        self._deadline = deadline
+        self._real_url = real_url
+        self._shown_url = _shown_to_oauthlib(real_url)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        """Send through the shared session."""
-        return self._transport.send(request, **kwargs)
+        """Send through the shared session, to the real URL, within the deadline."""
+        if request.url == self._shown_url:
+            request.url = self._real_url
+        # A redirect would re-send the client credentials and the refresh token to another server.
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        kwargs["timeout"] = self._deadline.remaining()
+        deadline = self._deadline
+        try:
+            response = self._transport.send(request, **kwargs)
+            raw_connection = getattr(response.raw, "connection", None)
+            deadline.attach(getattr(raw_connection, "sock", None))
+            content = _read_capped(response, deadline)
+        except requests.RequestException:
+            if deadline.expired:
+                raise _deadline_error(deadline) from None
+            raise
+        if deadline.expired:
+            response.close()
+            raise _deadline_error(deadline)
+        # What requests' Response.content does, with the cap and the deadline applied.
+        response._content = content
+        response._content_consumed = True  # type: ignore[attr-defined]
+        return response
+
+
+def _read_capped(response: requests.Response, deadline: _Deadline) -> bytes:
+    """Read the body in chunks, stopping at the deadline or past the size cap."""
+    declared = response.headers.get("Content-Length", "")
+    ok = 200 <= response.status_code < 300
+    if ok and declared.isdigit() and int(declared) > MAX_TOKEN_RESPONSE_BYTES:
+        response.close()
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(_READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_TOKEN_RESPONSE_BYTES or deadline.expired:
+                break
+    finally:
+        if size > MAX_TOKEN_RESPONSE_BYTES or deadline.expired:
+            response.close()  # not read to its end: the connection cannot be reused
+    if size > MAX_TOKEN_RESPONSE_BYTES:
+        if ok:
+            raise _too_large()
+        # An error page: its head is enough to classify it.
+        return b"".join(chunks)[:MAX_TOKEN_RESPONSE_BYTES]
+    return b"".join(chunks)
+
+
+def _too_large() -> TokenResponseError:
+    return TokenResponseError(
+        f"the token endpoint's answer is larger than {MAX_TOKEN_RESPONSE_BYTES // 1024} KiB, which no token "
+        "response is: check the connection extra 'token_url'; nothing was stored"
+    )
+
+
+def _deadline_error(deadline: _Deadline) -> LockitTokenEndpointError:
+    return LockitTokenEndpointError(
+        f"the token endpoint did not complete its answer within {deadline.seconds:g}s (the connection "
+        "extra 'timeout' bounds the whole token request); nothing was stored"
+    )
 
 
 class OAuthClient:
@@ -144,8 +357,12 @@ class OAuthClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self._http = session if session is not None else requests.Session()
         self._owns_http = session is None
+        if session is None:
+            session = requests.Session()
+            session.mount("https://", _DeadlineAdapter())
+            session.mount("http://", _DeadlineAdapter())
+        self._http = session
         self._clock = clock
         if config.client_auth == "form":
             self._auth = HTTPBasicAuth(quote_plus(config.client_id), quote_plus(config.client_secret))
@@ -169,13 +386,13 @@ class OAuthClient:
                 "code_challenge": oauth.create_code_challenge(verifier, "S256"),
                 "code_challenge_method": "S256",
             }
+        real = self.config.authorize_url
+        shown = _shown_to_oauthlib(real)
         try:
-            url = oauth.prepare_request_uri(
-                self.config.authorize_url, redirect_uri=self.config.redirect_uri, state=state, **pkce
-            )
+            url = oauth.prepare_request_uri(shown, redirect_uri=self.config.redirect_uri, state=state, **pkce)
         except InsecureTransportError:
             raise _insecure_transport("authorize_url") from None
-        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+        return AuthorizationRequest(url=real + url[len(shown) :], state=state, code_verifier=verifier)
 
     def code_from_redirect(self, redirect_url: str, *, state: str) -> str:
         """Return the authorization code from the redirect, after checking its ``state``."""
@@ -187,7 +404,7 @@ class OAuthClient:
                 "redirect): start the authorization again"
             )
         if "error" in params:
-            raise _protocol_error(None, params, "the authorization was refused")
+            raise _protocol_error(None, params, "the authorization was refused", ())
         code = params.get("code")
         if not code:
             raise LockitError("the redirect carries no authorization code")
@@ -198,8 +415,9 @@ class OAuthClient:
         return self._token_request(
             "access_token_response",
             None,
-            lambda oauth: oauth.fetch_token(
-                self.config.token_url,
+            (code, code_verifier),
+            lambda oauth, url: oauth.fetch_token(
+                url,
                 code=code,
                 code_verifier=code_verifier,
                 include_client_id=False,  # the client id is in the Basic header already
@@ -214,8 +432,9 @@ class OAuthClient:
         return self._token_request(
             "refresh_token_response",
             record,
-            lambda oauth: oauth.refresh_token(
-                self.config.token_url, refresh_token=record.refresh_token, **self._request_options()
+            (record.refresh_token, record.access_token),
+            lambda oauth, url: oauth.refresh_token(
+                url, refresh_token=record.refresh_token, **self._request_options()
             ),
         )
 
@@ -223,21 +442,34 @@ class OAuthClient:
         return {"auth": self._auth, "timeout": self.config.timeout, "verify": self.config.verify}
 
     def _token_request(
-        self, hook: str, previous: TokenRecord | None, send: Callable[[OAuth2Session], object]
+        self,
+        hook: str,
+        previous: TokenRecord | None,
+        sent: Iterable[str | None],
+        send: Callable[[OAuth2Session, str], object],
     ) -> TokenRecord:
         """Send one token request; the compliance hook parses the response before oauthlib does."""
         parsed: list[TokenRecord] = []
+        secrets = (*sent, self.config.client_secret)
+        # The token's lifetime runs from when the server may have issued it, i.e. from the request.
+        sent_at = self._clock()
 
         def check(response: requests.Response) -> requests.Response:
-            parsed.append(self._record_from_response(response, previous))
+            parsed.append(self._record_from_response(response, previous, sent_at, secrets))
             return response
 
+        deadline = _Deadline(self.config.timeout)
         oauth = _TokenSession(
-            self._http, client_id=self.config.client_id, redirect_uri=self.config.redirect_uri
+            self._http,
+            deadline=deadline,
+            real_url=self.config.token_url,
+            client_id=self.config.client_id,
+            redirect_uri=self.config.redirect_uri,
         )
         oauth.register_compliance_hook(hook, check)
         try:
-            send(oauth)
+            with deadline.running():
+                send(oauth, _shown_to_oauthlib(self.config.token_url))
         except LockitError:
             raise
         except requests.Timeout:
@@ -259,21 +491,31 @@ class OAuthClient:
             oauth.close()
         return parsed[0]
 
-    def _record_from_response(self, response: requests.Response, previous: TokenRecord | None) -> TokenRecord:
+    def _record_from_response(
+        self,
+        response: requests.Response,
+        previous: TokenRecord | None,
+        sent_at: float,
+        secrets: Iterable[str | None],
+    ) -> TokenRecord:
         """Classify the token endpoint's answer; return the parsed record on success."""
         status = response.status_code
+        if 300 <= status < 400:
+            raise _redirect_error(response)
         try:
             body: object = response.json()
         except ValueError:
             body = None
         if status == 429 or status >= 500:
             raise LockitTokenEndpointError(
-                f"the token endpoint answered HTTP {status}{_error_summary(body)}",
+                f"the token endpoint answered HTTP {status}{_error_summary(body, secrets)}",
                 status=status,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After"), self._clock()),
             )
         if isinstance(body, dict) and "error" in body:
-            raise _protocol_error(status, body, f"the token endpoint refused the request (HTTP {status})")
+            raise _protocol_error(
+                status, body, f"the token endpoint refused the request (HTTP {status})", secrets
+            )
         if status == 401:
             raise InvalidClientError(
                 "the token endpoint answered HTTP 401: check the Client ID (field 'login') and Client Secret "
@@ -286,27 +528,49 @@ class OAuthClient:
                 f"the token endpoint answered HTTP {status} without an OAuth error: check the token URL"
             )
         if body is None:
-            kind = response.headers.get("Content-Type", "no content type")
+            kind = printable(response.headers.get("Content-Type", "no content type"))
             raise LockitTokenEndpointError(
                 f"the token endpoint answered HTTP {status} with a body that is not JSON ({kind[:40]})",
                 status=status,
             )
         return TokenRecord.from_token_response(
-            body, previous=previous, now=self._clock(), obtained_by=current_actor()
+            body,
+            previous=previous,
+            now=sent_at,
+            obtained_by=current_actor(),
+            client_id=self.config.client_id,
         )
 
 
-def _error_summary(body: object) -> str:
+def _redirect_error(response: requests.Response) -> LockitConfigError:
+    """Name where the token endpoint redirects to; following it would hand the credentials over."""
+    location = response.headers.get("Location")
+    target = urlsplit(urljoin(response.url or "", location)) if location else None
+    host = printable(target.hostname or "")[:100] if target is not None else ""
+    where = f"to {host!r}" if host else "without a usable Location"
+    return _config_error(
+        "token_url",
+        f"redirects (HTTP {response.status_code} {where}): a token request is never sent on to another "
+        "address, since that would hand over the client secret and the refresh token. "
+        + (f"If {host} is the right token server, set the URL it redirects to. " if host else "")
+        + "Nothing was sent there and nothing was stored",
+    )
+
+
+def _error_summary(body: object, secrets: Iterable[str | None] = ()) -> str:
     """Return ``: error (description)`` from an OAuth error body, scrubbed; empty otherwise."""
     if not isinstance(body, dict) or "error" not in body:
         return ""
-    description = scrub(body.get("error_description"))
-    return f": {scrub(body.get('error'))}" + (f" ({description})" if description else "")
+    description = scrub(body.get("error_description"), secrets)
+    return f": {scrub(body.get('error'), secrets)}" + (f" ({description})" if description else "")
 
 
-def _protocol_error(status: int | None, body: dict[str, Any], context: str) -> OAuthProtocolError:
+def _protocol_error(
+    status: int | None, body: dict[str, Any], context: str, secrets: Iterable[str | None]
+) -> OAuthProtocolError:
     """Map an RFC 6749 error response to the exception class a caller branches on."""
-    error = scrub(body.get("error"))
+    secrets = tuple(secrets)
+    error = scrub(body.get("error"), secrets)
     kind = {"invalid_grant": InvalidGrantError, "invalid_client": InvalidClientError}.get(
         error or "", OAuthProtocolError
     )
@@ -314,16 +578,15 @@ def _protocol_error(status: int | None, body: dict[str, Any], context: str) -> O
     if kind is InvalidClientError:
         fix = ": check the Client ID (field 'login') and Client Secret (field 'password') of the connection"
     return kind(
-        f"{context}{_error_summary(body)}{fix}",
+        f"{context}{_error_summary(body, secrets)}{fix}",
         error=error,
         status=status,
-        description=scrub(body.get("error_description")),
+        description=scrub(body.get("error_description"), secrets),
     )
 
 
 def _insecure_transport(name: str) -> LockitConfigError:
     return _config_error(
         name,
-        "uses plain http: requests-oauthlib refuses it unless OAUTHLIB_INSECURE_TRANSPORT=1 is set "
-        "(only ever for a local sandbox)",
+        "uses plain http: only https, or http to 127.0.0.1, ::1 or localhost (a local sandbox), is accepted",
     )

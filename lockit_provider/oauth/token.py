@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -14,9 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockit_provider.exceptions import TokenRecordError, TokenResponseError
+from lockit_provider.redaction import printable
 
 RECORD_VERSION = 1
 DEFAULT_EXPIRES_IN = 3600  # RFC 6749 lets the server omit expires_in; LockitNetwork documents 604800
+MAX_TOKEN_CHARS = 8192  # real tokens are tens to hundreds of characters; JWTs stay well below this
+MIN_EXPIRES_IN = 1
+MAX_EXPIRES_IN = 366 * 24 * 3600  # a year (and a day): beyond that a value is a unit mistake, not a lifetime
+# RFC 6750 section 2.1 b64token: what may stand after "Bearer " in an Authorization header. Anything
+# else (CR/LF above all) would break or inject into every request header the token is sent in.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def fingerprint(access_token: str | None, refresh_token: str | None, expires_at: float | None) -> str:
@@ -47,6 +55,9 @@ class TokenRecord:
     obtained_by: str
     generation: int
     bootstrap_fingerprint: str | None = None
+    # The OAuth client the tokens were issued to: a record written for another connection's client
+    # must not be used silently (None in records written before this member existed).
+    client_id: str | None = None
     # Set when the server rejected this record's refresh token and no sibling had a newer one: every
     # process then fails fast instead of sending refresh after refresh. A re-authorization replaces it.
     dead_since: float | None = None
@@ -85,10 +96,12 @@ class TokenRecord:
         previous: TokenRecord | None,
         now: float,
         obtained_by: str,
+        client_id: str | None = None,
         default_expires_in: int = DEFAULT_EXPIRES_IN,
     ) -> TokenRecord:
-        """Parse a token endpoint response strictly (RFC 6749 section 5.1).
+        """Parse a token endpoint response strictly (RFC 6749 section 5.1); nothing unchecked gets through.
 
+        ``now`` is when the request was sent: the server's clock for ``expires_in`` started no earlier.
         A response without ``refresh_token`` keeps the previous one (servers that do not rotate may
         leave it out); members other than the ones below are ignored.
         """
@@ -100,6 +113,7 @@ class TokenRecord:
                 "token response has no usable 'access_token' member (missing, empty or not a string)",
                 member="access_token",
             )
+        _check_response_token("access_token", access_token)
         token_type = payload.get("token_type", "Bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise TokenResponseError(
@@ -111,6 +125,8 @@ class TokenRecord:
             raise TokenResponseError(
                 "token response member 'refresh_token' is not a string", member="refresh_token"
             )
+        if refresh_token:
+            _check_response_token("refresh_token", refresh_token)
         if not refresh_token:
             refresh_token = previous.refresh_token if previous else None
         expires_in = _expires_in(payload.get("expires_in"), default_expires_in)
@@ -122,6 +138,7 @@ class TokenRecord:
             obtained_by=obtained_by,
             generation=previous.generation + 1 if previous else 1,
             bootstrap_fingerprint=previous.bootstrap_fingerprint if previous else None,
+            client_id=client_id if client_id is not None else (previous.client_id if previous else None),
         )
 
     def to_json(self) -> str:
@@ -177,6 +194,24 @@ _OPTIONAL_MEMBERS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def _token_problem(name: str, value: str) -> str | None:
+    """Say what is wrong with ``value`` as a token (an RFC 6750 b64token of sane length), never quoting it."""
+    if len(value) > MAX_TOKEN_CHARS:
+        return f"{name!r} is {len(value)} characters long, over the limit of {MAX_TOKEN_CHARS}: not a token"
+    if not _B64TOKEN.fullmatch(value):
+        return (
+            f"{name!r} has characters a bearer token cannot have (RFC 6750 allows letters, digits, "
+            "'-._~+/' and trailing '='; control characters such as CR/LF are refused)"
+        )
+    return None
+
+
+def _check_response_token(name: str, value: str) -> None:
+    problem = _token_problem(name, value)
+    if problem:
+        raise TokenResponseError(f"token response member {problem}; nothing was stored", member=name)
+
+
 def _expires_in(value: Any, default: int) -> int:
     """Return ``expires_in`` as whole seconds: a JSON number or a string of digits; absent -> default."""
     if value is None:
@@ -186,10 +221,10 @@ def _expires_in(value: Any, default: int) -> int:
         seconds = value
     elif isinstance(value, str) and value.strip().isdigit():
         seconds = int(value.strip())
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+    if seconds is None or not math.isfinite(seconds) or not MIN_EXPIRES_IN <= seconds <= MAX_EXPIRES_IN:
         raise TokenResponseError(
-            f"token response member 'expires_in' must be a non-negative number of seconds, "
-            f"got {str(value)[:20]!r}",
+            f"token response member 'expires_in' must be a number of seconds from {MIN_EXPIRES_IN} to "
+            f"{MAX_EXPIRES_IN} (a year), got {printable(str(value))[:20]!r}; nothing was stored",
             member="expires_in",
         )
     return int(seconds)

@@ -132,11 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"lockit-sandbox: client {args.client_id!r}, refresh policy {args.refresh_policy}; "
             "stop with Ctrl-C or SIGTERM"
-            + (
-                ""
-                if args.tls
-                else "; clients need OAUTHLIB_INSECURE_TRANSPORT=1 for plain http (or use --tls)"
-            ),
+            + ("" if args.tls else "; plain http: clients accept it on loopback hosts only (or use --tls)"),
             file=sys.stderr,
             flush=True,
         )

@@ -12,7 +12,7 @@ from lockit_provider.exceptions import (
     LockitReauthorizationRequired,
     LockitTokenEndpointError,
 )
-from lockit_provider.http.redact import redact
+from lockit_provider.redaction import redact
 
 
 def success_event(**payload: Any) -> TriggerEvent:

@@ -27,7 +27,6 @@ def test_one_refresh_for_64_callers(airflow_db, sandbox_factory, policy):
             expires_at=time.time() - 1,
             token_variable=f"lockit_token__contention_{uuid.uuid4().hex[:8]}",
         ),
-        "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
 
     results = race(env, PROCESSES, THREADS)

@@ -46,8 +46,8 @@ ERRORS_SEEN: list[str] = []
 
 @pytest.fixture
 def insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    # requests-oauthlib refuses plain http unless told; the sandbox serves http on 127.0.0.1.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    # Loopback http to the sandbox must work without requests-oauthlib's process-wide switch.
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
 
 
 @pytest.fixture
@@ -330,4 +330,4 @@ def test_no_token_reaches_logs_or_errors(monkeypatch, sandbox_factory, conn_id, 
     texts += ERRORS_SEEN
     scanned = assert_no_token_in(texts, sandbox.stats()["issued_tokens"])
     assert scanned > 5
-    assert os.environ.get("OAUTHLIB_INSECURE_TRANSPORT") == "1"
+    assert "OAUTHLIB_INSECURE_TRANSPORT" not in os.environ

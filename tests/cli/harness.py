@@ -24,7 +24,6 @@ SECRET_VAR = "LOCKIT_TEST_CLIENT_SECRET"
 CLI_ENV = {
     **os.environ,
     **AIRFLOW_ENV,
-    "OAUTHLIB_INSECURE_TRANSPORT": "1",  # the sandbox speaks plain http on 127.0.0.1
     SECRET_VAR: CLIENT_SECRET,
 }
 

@@ -123,15 +123,14 @@ def test_env_connection_gets_only_the_store_tied_to_its_tokens(cli, start_sandbo
     assert "which this command cannot change" in refused.stderr
 
 
-def test_plain_http_without_the_opt_in_names_the_variable(cli, start_sandbox):
+def test_plain_http_to_a_remote_host_is_refused_up_front(cli, start_sandbox):
     sandbox = start_sandbox()
     conn_id = new_conn_id()
-    flags = connection_flags(sandbox)
-    env = {"OAUTHLIB_INSECURE_TRANSPORT": ""}
+    flags = [flag.replace(sandbox.url, "http://lockit.invalid") for flag in connection_flags(sandbox)]
 
-    run = cli.run("authorize", "--conn-id", conn_id, *flags, "--no-browser", env=env)
+    run = cli.run("authorize", "--conn-id", conn_id, *flags, "--no-browser")
 
     assert run.returncode == 1
     (reason,) = [line for line in run.stderr.splitlines() if line.startswith("lockit authorize:")]
-    assert "OAUTHLIB_INSECURE_TRANSPORT=1" in reason and "ca_bundle" in reason
+    assert "plain http" in reason and "https://" in reason
     assert "http" not in run.stdout  # no authorization URL was shown

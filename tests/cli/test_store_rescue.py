@@ -19,7 +19,6 @@ from tests.cli.harness import new_conn_id
 
 
 def test_tokens_that_cannot_be_stored_are_journaled_and_replayed(airflow_db, sandbox, monkeypatch):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     conn_id = new_conn_id()
     # The connection vanished from the metadata DB between the browser step and the write.
     conn = Connection(

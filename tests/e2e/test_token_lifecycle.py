@@ -39,7 +39,6 @@ def test_parallel_tasks_and_a_trigger_share_one_rotating_grant(sandbox, tmp_path
     started = time.time()
     env = {
         "AIRFLOW_CONN_LOCKIT_DEFAULT": connection_json(sandbox.url, tokens, expires_at=started + EXPIRES_IN),
-        "OAUTHLIB_INSECURE_TRANSPORT": "1",
         "PYTHONPATH": str(REPO),
         "LOCKIT_E2E_DURATION": str(DURATION),
     }

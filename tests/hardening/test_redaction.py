@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from lockit_provider.http.redact import RedactingFilter, excerpt, redact
+from lockit_provider.redaction import RedactingFilter, excerpt, redact
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,6 @@ def use_sandbox(
     Every hook built on the default (Variable) store gets one in-memory store instead. Returns the
     tokens.
     """
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # plain http to the sandbox on 127.0.0.1
     tokens = sandbox.issue_tokens()
     extras = {
         "access_token": tokens["access_token"],

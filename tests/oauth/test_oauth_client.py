@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 from email.utils import formatdate
 from urllib.parse import parse_qs, quote_plus, urlsplit
@@ -302,14 +303,22 @@ def test_unreachable_endpoint_is_transient():
         client.refresh(issued_record_offline())
 
 
-def test_plain_http_needs_the_requests_oauthlib_switch(sandbox, monkeypatch):
-    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT")
+def test_plain_http_on_loopback_needs_no_process_wide_switch(sandbox, monkeypatch):
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
     client = make_client(sandbox)
-    with pytest.raises(LockitConfigError, match="OAUTHLIB_INSECURE_TRANSPORT") as caught:
-        client.refresh(issued_record(sandbox))
-    assert caught.value.field == "token_url"
-    with pytest.raises(LockitConfigError, match="OAUTHLIB_INSECURE_TRANSPORT"):
-        client.authorization_request()
+    request = client.authorization_request()
+    assert request.url.startswith(sandbox.authorize_url + "?")
+    assert client.refresh(issued_record(sandbox)).generation == 2
+    assert "OAUTHLIB_INSECURE_TRANSPORT" not in os.environ
+
+
+@pytest.mark.parametrize("host", ["example.com", "127.0.0.2", "localhost.example.com", "[::2]"])
+def test_plain_http_to_any_other_host_is_refused(host, monkeypatch):
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
+    with pytest.raises(
+        LockitConfigError, match=r"plain http is only accepted on 127\.0\.0\.1, ::1 and localhost"
+    ):
+        config(token_url=f"http://{host}/oauth/access-token")
 
 
 def issued_record_offline():

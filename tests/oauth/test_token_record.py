@@ -73,15 +73,35 @@ def test_missing_or_empty_access_token_is_refused_naming_the_member(payload):
 
 
 @pytest.mark.parametrize(
-    ("expires_in", "seconds"), [(3600, 3600), ("3600", 3600), (" 120 ", 120), (3600.9, 3600), (0, 0)]
+    ("expires_in", "seconds"),
+    [(3600, 3600), ("3600", 3600), (" 120 ", 120), (3600.9, 3600), (1, 1), (366 * 86400, 366 * 86400)],
 )
 def test_expires_in_accepts_numbers_and_digit_strings(expires_in, seconds):
     assert parse({"access_token": ACCESS, "expires_in": expires_in}).expires_at == NOW + seconds
 
 
-@pytest.mark.parametrize("expires_in", ["soon", "3600.5", "", True, -5, [3600], float("nan")])
+@pytest.mark.parametrize(
+    "expires_in",
+    [
+        "soon",
+        "3600.5",
+        "",
+        True,
+        False,
+        -5,
+        0,
+        0.5,
+        [3600],
+        float("nan"),
+        float("inf"),
+        366 * 86400 + 1,
+        1e20,
+    ],
+)
 def test_bad_expires_in_gives_a_clear_error(expires_in):
-    with pytest.raises(TokenResponseError, match="'expires_in' must be a non-negative number") as caught:
+    with pytest.raises(
+        TokenResponseError, match=r"'expires_in' must be a number of seconds from 1 to 31622400 \(a year\)"
+    ) as caught:
         parse({"access_token": ACCESS, "expires_in": expires_in})
     assert caught.value.member == "expires_in"
 

@@ -86,8 +86,16 @@ class SandboxClient:
 
 @pytest.fixture(autouse=True)
 def _plain_http_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
-    # requests-oauthlib refuses http:// URLs unless told that this is a test.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    # These tests drive the sandbox with a vanilla requests-oauthlib client, whose https check only
+    # an environment switch lifts; for this test only, let it accept http to loopback hosts.
+    import oauthlib.oauth2.rfc6749.clients.base as client_base
+    import oauthlib.oauth2.rfc6749.parameters as parameters
+    import requests_oauthlib.oauth2_session as oauth2_session
+
+    from lockit_provider.oauth.client import is_allowed_transport
+
+    for module in (client_base, parameters, oauth2_session):
+        monkeypatch.setattr(module, "is_secure_transport", is_allowed_transport)
 
 
 @pytest.fixture

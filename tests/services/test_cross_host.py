@@ -42,7 +42,6 @@ def postgres_home() -> Iterator[dict[str, str]]:
         "AIRFLOW_HOME": home,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": PG.format(db=db),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
     try:
         subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
