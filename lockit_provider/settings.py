@@ -29,7 +29,7 @@ from lockit_provider.extra_values import (
     url_problem,
 )
 from lockit_provider.http.retry import RetryPolicy
-from lockit_provider.oauth.client import LOOPBACK_HOSTS
+from lockit_provider.oauth.client import is_allowed_transport
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",
@@ -300,10 +300,7 @@ def _api_url(conn: ConnectionLike) -> str:
 
 def _plain_http_problem(url: str) -> str | None:
     """Refuse plain http to a remote API: the bearer token would cross the network in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        return "plain http to a host other than 127.0.0.1/localhost"
-    return None
+    return None if is_allowed_transport(url) else "plain http to a host other than 127.0.0.1/localhost"
 
 
 def _url(read: ExtraReader, name: str) -> str | None:
