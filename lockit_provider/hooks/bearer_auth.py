@@ -1,8 +1,13 @@
-"""Auth for requests and httpx that sends the bearer token and refreshes once on a 401."""
+"""Auth for requests and httpx that sends the bearer token and, after a 401, resends it once.
+
+Both read a token the refresher holds in memory inline (no lock, no I/O). After a 401 they first look
+whether the rejected token was already replaced (a sibling refreshed meanwhile): then the request is
+resent with the current token and nothing is refreshed. Only otherwise do they ask the refresher to
+refresh, which reuses a record a sibling stored and spends the refresh token at most once.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -11,18 +16,25 @@ import httpx
 import requests
 from requests.auth import AuthBase
 
+from lockit_provider.hooks import single_flight
 from lockit_provider.oauth.refresher import Refresher
 
 
+def replacement_token(refresher: Refresher, rejected: str | None) -> str | None:
+    """Return the token to resend a request with after ``rejected`` got a 401, if one is held already."""
+    current = refresher.cached_token()
+    return current if current is not None and current != rejected else None
+
+
 class RefreshingBearerAuth(AuthBase):
-    """Put ``Authorization: Bearer`` on each request; on a 401 refresh once and resend."""
+    """Put ``Authorization: Bearer`` on each request; on a 401 get a new token once and resend."""
 
     def __init__(self, refresher: Refresher) -> None:
         self._refresher = refresher
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the current access token and the retry-on-401 hook."""
-        token = self._refresher.access_token()
+        token = self._refresher.cached_token() or self._refresher.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         request.register_hook("response", self._retry_on_401)
         # The token used is remembered on the request so the retry can tell the refresher which
@@ -37,13 +49,15 @@ class RefreshingBearerAuth(AuthBase):
         if request.body is not None and hasattr(request.body, "read"):
             return response  # a streamed body cannot be sent twice
         rejected = getattr(request, "_lockit_token", None)
-        record = self._refresher.refresh(rejected_access_token=rejected)
+        token = replacement_token(self._refresher, rejected)
+        if token is None:
+            token = self._refresher.refresh(rejected_access_token=rejected).access_token
         response.content  # noqa: B018 - drain so the connection can be reused
         response.close()
         retry = request.copy()
-        retry.headers["Authorization"] = f"Bearer {record.access_token}"
+        retry.headers["Authorization"] = f"Bearer {token}"
         retry._lockit_retried = True  # type: ignore[attr-defined]
-        retry._lockit_token = record.access_token  # type: ignore[attr-defined]
+        retry._lockit_token = token  # type: ignore[attr-defined]
         retry.deregister_hook("response", self._retry_on_401)
         connection: Any = response.connection
         new_response: requests.Response = connection.send(retry, **kwargs)
@@ -53,18 +67,27 @@ class RefreshingBearerAuth(AuthBase):
 
 
 class RefreshingBearerAsyncAuth(httpx.Auth):
-    """The same for httpx: the refresher blocks (locks, store I/O), so it runs on a worker thread."""
+    """The same for httpx: only a refresh (locks, store I/O) goes to a worker thread.
+
+    Coroutines of one loop that need a new token at the same moment share one thread hop.
+    """
 
     def __init__(self, refresher: Refresher) -> None:
         self._refresher = refresher
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Send the request with the current token; after a 401, refresh once and send it again."""
-        token = await asyncio.to_thread(self._refresher.access_token)
+        """Send the request with the current token; after a 401, resend it once with a new one."""
+        refresher = self._refresher
+        token = refresher.cached_token()
+        if token is None:
+            token = await single_flight.once((id(refresher), "token"), refresher.access_token)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            refresh = functools.partial(self._refresher.refresh, rejected_access_token=token)
-            record = await asyncio.to_thread(refresh)
-            request.headers["Authorization"] = f"Bearer {record.access_token}"
+            new_token = replacement_token(refresher, token)
+            if new_token is None:
+                refresh = functools.partial(refresher.refresh, rejected_access_token=token)
+                record = await single_flight.once((id(refresher), "refresh", hash(token)), refresh)
+                new_token = record.access_token
+            request.headers["Authorization"] = f"Bearer {new_token}"
             yield request

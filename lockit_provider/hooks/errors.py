@@ -6,17 +6,14 @@ Light on purpose (no requests, no httpx): sensors and operators import it at DAG
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, Protocol
+import ssl
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
-from lockit_provider.exceptions import LockitApiError
+from lockit_provider.exceptions import LockitApiError, LockitConfigError
 from lockit_provider.http.retry import RetryState
 from lockit_provider.redaction import excerpt, redact
-
-
-class _HasLog(Protocol):
-    @property
-    def log(self) -> Any: ...
 
 
 def api_error(
@@ -63,11 +60,9 @@ def decode_json(content: bytes, method: str, endpoint: str, status: int) -> Any:
         ) from None
 
 
-def log_retry(
-    hook: _HasLog, method: str, endpoint: str, outcome: str, state: RetryState, wait: float
-) -> None:
+def log_retry(log: Any, method: str, endpoint: str, outcome: str, state: RetryState, wait: float) -> None:
     """Log one retry: what happened, which retry this is and how long it waits."""
-    hook.log.warning(
+    log.warning(
         "LockitNetwork %s %s: %s; retry %d of %d in %.2f s",
         method,
         redact(endpoint),
@@ -76,3 +71,41 @@ def log_retry(
         state.policy.max_retries,
         wait,
     )
+
+
+def tls_error(error: BaseException) -> ssl.SSLError | None:
+    """Return the TLS failure behind an HTTP library's error, or None when there is none or it is transient.
+
+    A closed connection during the handshake (EOF) can pass; a refused certificate, protocol or cipher
+    does not, so retrying it only delays the person who must fix the configuration.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLError):
+            return None if isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) else cause
+    return None
+
+
+def tls_config_error(url: str, error: ssl.SSLError, ca_bundle: str | None) -> LockitConfigError:
+    """Build the error for a TLS failure: the host, the verify error, and the ``ca_bundle`` extra."""
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    reason = getattr(error, "verify_message", None) or error.reason or type(error).__name__
+    bundle = f"The extra 'ca_bundle' is {ca_bundle!r}" if ca_bundle else "The extra 'ca_bundle' is not set"
+    return LockitConfigError(
+        f"TLS with {host} failed: {reason} ({type(error).__name__}). {bundle}: if the server's certificate "
+        "comes from a private CA, set 'ca_bundle' in the connection to the path of its PEM CA bundle.",
+        field="ca_bundle",
+    )
+
+
+def _causes(error: BaseException, depth: int = 8) -> Iterator[BaseException]:
+    """Yield ``error`` and what caused it: ``__cause__``, ``__context__``, urllib3's ``reason``, args."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending and len(seen) < depth * 4:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ssl
+import functools
+import logging
 import time
+import weakref
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,17 +22,17 @@ from airflow.sdk import BaseHook
 from urllib3.exceptions import NewConnectionError
 
 from lockit_provider import CONN_TYPE
-from lockit_provider.exceptions import LockitApiError
-from lockit_provider.hooks import resources
+from lockit_provider.hooks import resources, single_flight, transport
 from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, RefreshingBearerAuth
-from lockit_provider.hooks.errors import api_error, decode_json, log_retry, unreachable_error
+from lockit_provider.hooks.call import ApiCall, response_size, sent_token
+from lockit_provider.hooks.errors import api_error, decode_json
 from lockit_provider.hooks.resources import JsonObject
-from lockit_provider.http.retry import Failure, RetryPolicy, RetryState
+from lockit_provider.http.retry import Failure, RetryPolicy
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import TokenStore
 from lockit_provider.redaction import redact_http_library_logs
 from lockit_provider.settings import ConnectionLike, LockitSettings, settings_from_connection
-from lockit_provider.tokens.refresher_factory import build_refresher
+from lockit_provider.tokens.refresher_factory import shared_refresher
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,6 +53,8 @@ class LockitHookBase(BaseHook):
     default_conn_name = "lockit_default"
     conn_type = CONN_TYPE
     hook_name = "LockitNetwork"
+    #: Level of the one line each API call logs; a poller calling every few seconds may lower it.
+    call_log_level = logging.INFO
 
     def __init__(
         self,
@@ -63,6 +67,26 @@ class LockitHookBase(BaseHook):
         self.lockit_conn_id = lockit_conn_id
         self._token_store = token_store
         self._retry_policy = retry_policy
+
+    def _call(
+        self,
+        options: LockitSettings,
+        method: str,
+        endpoint: str,
+        retry_non_idempotent: bool,
+        log_response: bool,
+    ) -> ApiCall:
+        """Start the decisions of one call: retries, deadline, errors and its log line."""
+        return ApiCall(
+            self.log,
+            options,
+            options.retry,
+            method,
+            endpoint,
+            retry_non_idempotent=retry_non_idempotent,
+            log_level=self.call_log_level,
+            log_response=log_response,
+        )
 
     def _http_options(self, connection: ConnectionLike, settings: LockitSettings) -> LockitSettings:
         # Timeouts and retry policy are parsed with the rest of the connection (settings_from_connection).
@@ -96,8 +120,8 @@ class LockitHook(LockitHookBase):
 
     @cached_property
     def refresher(self) -> Refresher:
-        """Return the single-flight refresher for this connection's token store."""
-        return build_refresher(self.settings, store=self._token_store)
+        """Return this process's single-flight refresher for the connection (shared by every hook)."""
+        return shared_refresher(self.settings, store=self._token_store)
 
     def get_access_token(self) -> str:
         """Return a valid access token, refreshing (and persisting) it first when needed."""
@@ -129,43 +153,54 @@ class LockitHook(LockitHookBase):
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         retry_non_idempotent: bool = False,
+        log_response: bool = False,
     ) -> requests.Response:
         """Send one authorized request, retrying transient failures; non-2xx raises LockitApiError.
 
         A non-idempotent method (POST, PATCH) is retried only on 429 or when the request never left,
-        unless ``retry_non_idempotent`` says the call is safe to repeat.
+        unless ``retry_non_idempotent`` says the call is safe to repeat. Each call logs one line
+        (method, endpoint, status, bytes, time, retries); ``log_response`` adds a token-free excerpt of
+        the body.
         """
-        method = method.upper()
         options = self.http_options
-        state = options.retry.start(method, retry_non_idempotent=retry_non_idempotent)
-        session, url = self.get_conn(), self.url_for(endpoint)
+        call = self._call(options, method, endpoint, retry_non_idempotent, log_response)
+        session = self.get_conn()
         while True:
+            # No single read may outlast the call's deadline (requests has no total timeout).
+            timeout = (options.connect_timeout, min(options.read_timeout, call.remaining()))
             try:
                 response = session.request(
-                    method,
-                    url,
+                    call.method,
+                    call.url,
                     params=params,
                     json=json,
                     headers=headers,
-                    timeout=options.timeouts,
+                    timeout=timeout,
                     stream=stream,
+                    # Per request: a session's ``verify`` loses to REQUESTS_CA_BUNDLE in the environment.
+                    verify=options.verify,
                 )
             except (requests.ConnectionError, requests.Timeout) as err:
-                wait = state.after_failure(_requests_failure(err))
-                if wait is None:
-                    raise unreachable_error(method, endpoint, self.settings.api_url, err, state) from err
-                outcome = type(err).__name__
+                wait = call.after_error(err, _requests_failure(err))
             else:
-                wait = state.after_status(response.status_code, response.headers.get("Retry-After"))
-                if wait is None:
+                retry_in = call.after_answer(response.status_code, response.headers)
+                if retry_in is None:
                     break
-                outcome = f"HTTP {response.status_code}"
+                wait = retry_in
                 response.close()
-            log_retry(self, method, endpoint, outcome, state, wait)
-            time.sleep(wait)
-        if not response.ok:
-            raise _refused(method, endpoint, response, self.settings, state)
+            self._sleep(wait)
+        content = None if stream else response.content
+        call.finish(
+            response.status_code,
+            response_size(content, response.headers),
+            sent_token(response.request.headers),
+            lambda: response.text,
+        )
         return response
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait between attempts (tests replace it to see the waits chosen)."""
+        time.sleep(seconds)
 
     def get_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Send a request (as :meth:`request`) and return its decoded JSON body (None when empty)."""
@@ -278,40 +313,42 @@ class LockitHook(LockitHookBase):
 class LockitAsyncHook(LockitHookBase):
     """The async twin of :class:`LockitHook` for triggers, on one ``httpx.AsyncClient`` per hook.
 
-    The Connection is read once (``aget_connection``); the refresher, which blocks on locks and the
-    token store, always runs on a worker thread, so the event loop never waits for a refresh.
-    Call :meth:`aclose` when done.
+    Built for a triggerer running a thousand of them in one event loop: the Connection is read once
+    (``aget_connection``); the refresher is the one this process keeps for the connection, and its SSL
+    context is shared, so a new hook costs well under a millisecond on the loop. A token the refresher
+    holds is read inline; only a refresh (locks, token store) runs on a worker thread, one hop for all
+    the hooks of the loop that wait for it. Call :meth:`aclose` when done.
     """
 
     def __init__(self, lockit_conn_id: str = LockitHookBase.default_conn_name, **kwargs: Any) -> None:
         super().__init__(lockit_conn_id, **kwargs)
         self._setup = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
-        self._settings: LockitSettings | None = None
         self._options: LockitSettings | None = None
 
     async def get_conn(self) -> httpx.AsyncClient:
-        """Return the hook's client, reading the connection and building the refresher on first use."""
-        async with self._setup:
-            if self._client is None:
-                self._client = await self._new_client()
+        """Return the hook's client, reading the connection and finding the refresher on first use."""
+        if self._client is None:
+            async with self._setup:
+                if self._client is None:
+                    self._client = await self._new_client()
         return self._client
 
     async def _new_client(self) -> httpx.AsyncClient:
         connection = await self.aget_connection(self.lockit_conn_id)
         settings = settings_from_connection(connection)
         options = self._http_options(connection, settings)
-        refresher = await asyncio.to_thread(build_refresher, settings, store=self._token_store)
-        self._settings, self._options = settings, options
-        verify: ssl.SSLContext | bool = True
-        if settings.ca_bundle:
-            verify = ssl.create_default_context(cafile=settings.ca_bundle)
-        return httpx.AsyncClient(
-            auth=RefreshingBearerAsyncAuth(refresher),
-            verify=verify,
-            timeout=httpx.Timeout(options.read_timeout, connect=options.connect_timeout),
-            headers={"Accept": "application/json"},
-        )
+        store = self._token_store
+        # Blocking only the first time per process: built once on a thread for every hook waiting.
+        refresher = _known_refreshers.get((settings, id(store)))
+        if refresher is None:
+            build = functools.partial(shared_refresher, settings, store=store)
+            refresher = await single_flight.once(("refresher", settings, id(store)), build)
+            _known_refreshers[(settings, id(store))] = refresher
+        context = await transport.async_ssl_context(settings.ca_bundle)
+        self._options = options
+        timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout)
+        return transport.async_client(context, timeout, RefreshingBearerAsyncAuth(refresher))
 
     async def aclose(self) -> None:
         """Close the client and its connections."""
@@ -328,32 +365,43 @@ class LockitAsyncHook(LockitHookBase):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         retry_non_idempotent: bool = False,
+        log_response: bool = False,
     ) -> httpx.Response:
-        """Send one authorized request, retrying as :meth:`LockitHook.request` does; return the 2xx."""
-        method = method.upper()
+        """Send one authorized request, retrying as :meth:`LockitHook.request` does; return the 2xx.
+
+        The retry policy's ``deadline`` bounds the whole call: an attempt still waiting for a slow
+        answer when it passes is cancelled.
+        """
         client = await self.get_conn()
-        assert self._settings is not None and self._options is not None
-        settings, options = self._settings, self._options
-        state = options.retry.start(method, retry_non_idempotent=retry_non_idempotent)
-        url = f"{settings.api_url}/{endpoint.lstrip('/')}"
+        assert self._options is not None
+        call = self._call(self._options, method, endpoint, retry_non_idempotent, log_response)
         while True:
             try:
-                response = await client.request(method, url, params=params, json=json, headers=headers)
+                async with asyncio.timeout(call.remaining()):
+                    response = await client.request(
+                        call.method, call.url, params=params, json=json, headers=headers
+                    )
             except httpx.TransportError as err:
-                wait = state.after_failure(_httpx_failure(err))
-                if wait is None:
-                    raise unreachable_error(method, endpoint, settings.api_url, err, state) from err
-                outcome = type(err).__name__
+                wait = call.after_error(err, _httpx_failure(err))
+            except TimeoutError:
+                call.out_of_time()
             else:
-                wait = state.after_status(response.status_code, response.headers.get("Retry-After"))
-                if wait is None:
+                retry_in = call.after_answer(response.status_code, response.headers)
+                if retry_in is None:
                     break
-                outcome = f"HTTP {response.status_code}"
-            log_retry(self, method, endpoint, outcome, state, wait)
-            await asyncio.sleep(wait)
-        if not response.is_success:
-            raise _refused(method, endpoint, response, settings, state)
+                wait = retry_in
+            await self._sleep(wait)
+        call.finish(
+            response.status_code,
+            len(response.content),
+            sent_token(response.request.headers),
+            lambda: response.text,
+        )
         return response
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait between attempts (tests replace it to see the waits chosen)."""
+        await asyncio.sleep(seconds)
 
     async def get_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Send a request (as :meth:`request`) and return its decoded JSON body (None when empty)."""
@@ -376,6 +424,13 @@ class LockitAsyncHook(LockitHookBase):
         return result
 
 
+# Refreshers this process already holds, by settings: found without a thread hop. Weak, so a refresher
+# the factory dropped goes once no hook uses it.
+_known_refreshers: weakref.WeakValueDictionary[tuple[LockitSettings, int], Refresher] = (
+    weakref.WeakValueDictionary()
+)
+
+
 def _requests_failure(error: requests.RequestException) -> Failure:
     """Tell a request that never left (connect failed) from one that may have reached the server."""
     reason = getattr(error.args[0] if error.args else None, "reason", None)
@@ -390,22 +445,3 @@ def _httpx_failure(error: httpx.TransportError) -> Failure:
     if isinstance(error, (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)):
         return Failure.TRANSPORT
     raise error  # a proxy or protocol misconfiguration: retrying cannot help
-
-
-def _refused(
-    method: str,
-    endpoint: str,
-    response: requests.Response | httpx.Response,
-    settings: LockitSettings,
-    state: RetryState,
-) -> LockitApiError:
-    """Build the error for a non-2xx answer, scrubbing the token it was sent with from the excerpt."""
-    sent = (response.request.headers.get("Authorization") or "").partition(" ")[2]
-    return api_error(
-        method,
-        endpoint,
-        response.status_code,
-        response.text,
-        secrets=(sent, settings.bootstrap.access_token, settings.bootstrap.refresh_token),
-        note=state.stop_reason,
-    )

@@ -7,6 +7,7 @@ next one, or ``None`` to stop. Each hook only sleeps its own way (``time.sleep``
 from __future__ import annotations
 
 import enum
+import math
 import random
 import time
 from collections.abc import Callable
@@ -34,14 +35,23 @@ class RetryPolicy:
     :param max_retries: Retries after the first attempt.
     :param backoff: Wait before the first retry; doubles each time (half of it is jitter).
     :param backoff_max: Longest backoff wait between two attempts.
-    :param deadline: Seconds from the first attempt after which no retry starts; a ``Retry-After``
-        that would end beyond it stops the retries at once.
+    :param deadline: Seconds one call may take in all, attempts and waits included: no attempt runs
+        past it, and a ``Retry-After`` that would end beyond it stops the retries at once.
     """
 
     max_retries: int = 4
     backoff: float = 0.5
     backoff_max: float = 30.0
     deadline: float = 120.0
+
+    def __post_init__(self) -> None:
+        # inf or nan would let a server's ``Retry-After: 1e9`` put a call to sleep for decades.
+        for name in ("backoff", "backoff_max", "deadline"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, not {value!r}")
+        if self.max_retries < 0:
+            raise ValueError(f"RetryPolicy.max_retries must be >= 0, not {self.max_retries!r}")
 
     def start(self, method: str, *, retry_non_idempotent: bool = False) -> RetryState:
         """Begin the retry bookkeeping of one call."""
@@ -67,6 +77,14 @@ class RetryState:
         self._clock = clock
         self._rand = rand
         self._started = clock()
+
+    def remaining(self) -> float:
+        """Return the seconds left before the call's deadline (0 once it has passed)."""
+        return max(0.0, self.policy.deadline - (self._clock() - self._started))
+
+    def elapsed(self) -> float:
+        """Return the seconds since the call started."""
+        return self._clock() - self._started
 
     def after_status(self, status: int, retry_after: str | None = None) -> float | None:
         """Return the wait before retrying an answer with ``status``, or None to keep the answer."""
