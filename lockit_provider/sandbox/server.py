@@ -23,6 +23,9 @@ from lockit_provider.sandbox.oauth import AUTHORIZE_PATH, TOKEN_PATH
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # listen() backlog: Python's default of 5 drops SYNs when a thousand clients connect at once
+    # (bench/triggerer_scale.py); the kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
     block_on_close = False  # stop() must not wait for a request stuck in an injected delay
 
     def __init__(self, address: tuple[str, int], app: SandboxApp, verbose: bool) -> None:
