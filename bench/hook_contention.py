@@ -2,7 +2,9 @@
 
 Unlike bench/refresh_contention.py (the OAuth core on a file store), this goes through the Airflow
 side: LockitHook, its connection from AIRFLOW_CONN_*, and the Variable token store in a private
-SQLite metadata DB. Prints refresh requests, invalid_grant, errors and distinct tokens per policy.
+SQLite metadata DB. The worker processes start once; in each round their callers wait at one gate
+that opens when all are at it. Prints refresh requests, invalid_grant, errors, distinct tokens, the
+spread of the callers' first requests and the round's wall time per policy.
 
 Run: ``.venv/bin/python bench/hook_contention.py [--processes 8] [--threads 8]``
 """
@@ -15,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,32 +41,30 @@ def main() -> None:
     )
 
     from lockit_provider.sandbox import Sandbox
-    from tests.airflow.contention import race
-    from tests.airflow.lifecycle_helpers import connection_json
+    from tests.support.connections import connection_json, new_conn_id
+    from tests.support.contention import ContentionWorkers, race
 
     print(
         f"{'policy':<16}{'callers':>8}{'refreshes':>10}{'invalid_grant':>14}"
-        f"{'errors':>8}{'tokens':>8}{'wall s':>8}"
+        f"{'errors':>8}{'tokens':>8}{'spread ms':>10}{'wall s':>8}"
     )
-    for policy in POLICIES:
-        with Sandbox(auto_approve=True, refresh_policy=policy) as sandbox:
-            tokens = sandbox.issue_tokens()
-            sandbox.expire_access_tokens()
-            conn = connection_json(
-                sandbox.url,
-                tokens,
-                expires_at=time.time() - 1,
-                token_variable=f"lockit_bench_{uuid.uuid4().hex[:8]}",
+    with ContentionWorkers(args.processes) as workers:
+        for policy in POLICIES:
+            with Sandbox(auto_approve=True, refresh_policy=policy) as sandbox:
+                tokens = sandbox.issue_tokens()
+                sandbox.expire_access_tokens()
+                conn = connection_json(sandbox.url, tokens, expires_at=time.time() - 1)
+                started = time.monotonic()
+                attempts = race([(workers, new_conn_id(), conn)], args.threads)
+                wall = time.monotonic() - started
+                stats = sandbox.stats()
+            errors = sum(attempt.error is not None for attempt in attempts)
+            spread = max(a.asked for a in attempts) - min(a.asked for a in attempts)
+            print(
+                f"{policy:<16}{len(attempts):>8}{stats['token_requests'].get('refresh_token', 0):>10}"
+                f"{stats['invalid_grant']:>14}{errors:>8}{len({a.token for a in attempts}):>8}"
+                f"{spread * 1000:>10.1f}{wall:>8.1f}"
             )
-            started = time.monotonic()
-            results = race({"AIRFLOW_CONN_LOCKIT_DEFAULT": conn}, args.processes, args.threads)
-            wall = time.monotonic() - started
-            stats = sandbox.stats()
-        errors = sum(r.startswith("ERROR") for r in results)
-        print(
-            f"{policy:<16}{len(results):>8}{stats['token_requests'].get('refresh_token', 0):>10}"
-            f"{stats['invalid_grant']:>14}{errors:>8}{len(set(results)):>8}{wall:>8.1f}"
-        )
 
 
 if __name__ == "__main__":

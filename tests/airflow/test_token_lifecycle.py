@@ -30,18 +30,13 @@ from lockit_provider.sandbox import Sandbox
 from lockit_provider.settings import token_variable_name
 from lockit_provider.tokens.refresher_factory import build_refresher
 from lockit_provider.tokens.variable_store import VariableTokenStore
-from tests.airflow.lifecycle_helpers import (
-    assert_no_token_in,
-    connection_json,
-    new_conn_id,
-    refresh_count,
-    set_connection,
-    stored_record,
-)
+from tests.support.airflow_db import variable_record
+from tests.support.connections import connection_json, new_conn_id, set_connection
+from tests.support.counts import issued_tokens, refresh_count
+from tests.support.leaks import assert_no_token_in
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "insecure_transport")
-
-ERRORS_SEEN: list[str] = []
 
 
 @pytest.fixture
@@ -55,6 +50,11 @@ def conn_id() -> str:
     return new_conn_id()
 
 
+def stored_record(conn_id: str) -> TokenRecord | None:
+    """Return the live record of ``conn_id`` from the metadata DB."""
+    return variable_record(token_variable_name(conn_id))
+
+
 def expired_connection(
     monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, conn_id: str, **extra: Any
 ) -> dict[str, Any]:
@@ -65,11 +65,6 @@ def expired_connection(
         monkeypatch, conn_id, connection_json(sandbox.url, tokens, expires_at=time.time() - 1, **extra)
     )
     return tokens
-
-
-def capture_error(err: BaseException) -> str:
-    ERRORS_SEEN.append(str(err))
-    return str(err)
 
 
 class FlakyStore:
@@ -157,7 +152,7 @@ def test_connection_reauthorized_by_hand_wins_over_the_live_record(monkeypatch, 
     ids=["503-html", "502-html", "malformed-json", "429", "dropped", "timeout"],
 )
 def test_token_endpoint_faults_are_transient_and_leave_the_store_unchanged(
-    monkeypatch, sandbox_factory, conn_id, fault
+    monkeypatch, sandbox_factory, conn_id, fault, token_leaks
 ):
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     expired_connection(monkeypatch, sandbox, conn_id, timeout=1)
@@ -167,7 +162,7 @@ def test_token_endpoint_faults_are_transient_and_leave_the_store_unchanged(
     with pytest.raises(LockitTokenEndpointError) as info:
         hook.get_access_token()
 
-    message = capture_error(info.value)
+    message = token_leaks.error(info.value)
     assert "token endpoint" in message.lower() or "token" in message.lower()
     if fault.get("status") == 429:
         assert info.value.retry_after == 7
@@ -177,7 +172,9 @@ def test_token_endpoint_faults_are_transient_and_leave_the_store_unchanged(
     assert stored_record(conn_id).refresh_token == sandbox.current_refresh_token()
 
 
-def test_store_write_failure_goes_to_the_journal_and_is_recovered(monkeypatch, sandbox_factory, conn_id):
+def test_store_write_failure_goes_to_the_journal_and_is_recovered(
+    monkeypatch, sandbox_factory, conn_id, token_leaks
+):
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     expired_connection(monkeypatch, sandbox, conn_id)
     key = token_variable_name(conn_id)
@@ -186,7 +183,7 @@ def test_store_write_failure_goes_to_the_journal_and_is_recovered(monkeypatch, s
     with pytest.raises(LockitTokenPersistError) as info:
         hook_with_store(conn_id, broken).get_access_token()
 
-    message = capture_error(info.value)
+    message = token_leaks.error(info.value)
     journal = Path(info.value.journal_path)
     assert journal.is_file()
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
@@ -224,33 +221,34 @@ def test_invalid_grant_recovers_from_a_sibling_on_another_host(
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     tokens = sandbox.issue_tokens()
     sandbox.expire_access_tokens()
+    expires_at = time.time() - 1  # once: both hosts must see the same Connection tokens
     hosts = []
     for name in ("host-a", "host-b"):
         set_connection(
             monkeypatch,
             conn_id,
-            connection_json(sandbox.url, tokens, expires_at=time.time() - 1, state_dir=str(tmp_path / name)),
+            connection_json(sandbox.url, tokens, expires_at=expires_at, state_dir=str(tmp_path / name)),
         )
         hook = LockitHook(lockit_conn_id=conn_id)
         hook.settings  # noqa: B018 - read the connection now, while it names this host's state dir
         hosts.append(hook)
-    # The loser's refresh request is answered after the winner's, and the winner saves slowly.
-    sandbox.add_fault(target="token", delay=1.0, process=True)
-    barrier = threading.Barrier(2)
+    # Host A's refresh request is held before the sandbox handles it; host B asks meanwhile and rotates
+    # the token first, so A's request meets invalid_grant while B is saving the new record.
+    sandbox.add_fault(target="token", delay=3.0)
     results: dict[int, Any] = {}
 
     def call(index: int) -> None:
-        barrier.wait()
         try:
             results[index] = hosts[index].get_access_token()
         except Exception as err:
             results[index] = err
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    threads[0].start()
+    wait_for(lambda: refresh_count(sandbox) == 1, "host A's refresh request to reach the sandbox")
+    threads[1].start()
     for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=120)
 
     assert all(isinstance(v, str) for v in results.values()), results
     assert results[0] == results[1]
@@ -260,7 +258,9 @@ def test_invalid_grant_recovers_from_a_sibling_on_another_host(
     assert stored_record(conn_id).refresh_token == sandbox.current_refresh_token()
 
 
-def test_invalid_grant_without_a_sibling_asks_for_reauthorization(monkeypatch, sandbox_factory, conn_id):
+def test_invalid_grant_without_a_sibling_asks_for_reauthorization(
+    monkeypatch, sandbox_factory, conn_id, token_leaks
+):
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     tokens = sandbox.issue_tokens()
     sandbox.issue_tokens()
@@ -272,27 +272,29 @@ def test_invalid_grant_without_a_sibling_asks_for_reauthorization(monkeypatch, s
         timeout=5,
     ).raise_for_status()
     set_connection(monkeypatch, conn_id, connection_json(sandbox.url, tokens, expires_at=time.time() - 1))
-    started = time.monotonic()
+    hook = LockitHook(lockit_conn_id=conn_id)
+    pauses: list[float] = []
+    monkeypatch.setattr(hook.refresher, "_sleep", pauses.append)  # Refresher(sleep=): record, do not wait
 
     with pytest.raises(LockitReauthorizationRequired) as info:
-        LockitHook(lockit_conn_id=conn_id).get_access_token()
+        hook.get_access_token()
 
-    message = capture_error(info.value)
+    message = token_leaks.error(info.value)
     assert f"airflow lockit authorize --conn-id {conn_id}" in message
     assert info.value.conn_id == conn_id
-    assert time.monotonic() - started >= 9  # it waited for a sibling before giving up
+    assert sum(pauses) >= 10  # it waited (the default 10 s) for a sibling before giving up
     assert stored_record(conn_id) is None
 
 
-def test_missing_client_id_names_the_field(monkeypatch, sandbox, conn_id):
+def test_missing_client_id_names_the_field(monkeypatch, sandbox, conn_id, token_leaks):
     set_connection(monkeypatch, conn_id, connection_json(sandbox.url, None, client_id=""))
     with pytest.raises(LockitConfigError) as info:
         LockitHook(lockit_conn_id=conn_id).get_access_token()
     assert info.value.field == "login"
-    assert "Client ID" in capture_error(info.value)
+    assert "Client ID" in token_leaks.error(info.value)
 
 
-def test_wrong_client_secret_is_a_config_error(monkeypatch, sandbox_factory, conn_id):
+def test_wrong_client_secret_is_a_config_error(monkeypatch, sandbox_factory, conn_id, token_leaks):
     sandbox = sandbox_factory(auto_approve=True)
     tokens = sandbox.issue_tokens()
     set_connection(
@@ -302,12 +304,15 @@ def test_wrong_client_secret_is_a_config_error(monkeypatch, sandbox_factory, con
     )
     with pytest.raises(LockitConfigError) as info:
         LockitHook(lockit_conn_id=conn_id).get_access_token()
-    assert "Client Secret" in capture_error(info.value)
+    assert "Client Secret" in token_leaks.error(info.value)
     assert isinstance(info.value, LockitError)
 
 
-def test_no_token_reaches_logs_or_errors(monkeypatch, sandbox_factory, conn_id, caplog):
-    """Leak scan: every token the sandbox issued, against every log record and error text seen."""
+def test_no_token_reaches_logs_or_errors(monkeypatch, sandbox_factory, conn_id, caplog, token_leaks):
+    """Leak scan: every token the sandbox issued, against every log record, repr and error text seen.
+
+    (Other tests scan the errors they see with their own ``token_leaks``.)
+    """
     caplog.set_level(logging.DEBUG)
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     expired_connection(monkeypatch, sandbox, conn_id)
@@ -320,14 +325,14 @@ def test_no_token_reaches_logs_or_errors(monkeypatch, sandbox_factory, conn_id, 
         hook_with_store(conn_id, FlakyStore(token_variable_name(conn_id), failures=100)).refresher.refresh(
             force=True
         )
-    capture_error(info.value)
+    token_leaks.error(info.value)
     # The sandbox (the test double of the server) runs in-process; its oauthlib server side logs
     # tokens at DEBUG. Client-side loggers, oauthlib's included, are all scanned.
     server_side = ("oauthlib.oauth2.rfc6749.endpoints", "oauthlib.oauth2.rfc6749.grant_types")
     texts = [r.getMessage() for r in caplog.records if not r.name.startswith(server_side)]
     assert any(r.name.startswith("lockit_provider") for r in caplog.records)
     texts += [repr(hook.refresher), repr(hook.settings), repr(stored_record(conn_id))]
-    texts += ERRORS_SEEN
-    scanned = assert_no_token_in(texts, sandbox.stats()["issued_tokens"])
+    texts += token_leaks.texts
+    scanned = assert_no_token_in(texts, issued_tokens(sandbox))
     assert scanned > 5
     assert "OAUTHLIB_INSECURE_TRANSPORT" not in os.environ

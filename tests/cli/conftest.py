@@ -8,35 +8,32 @@ from typing import Any
 import pytest
 
 from lockit_provider.sandbox import Sandbox
-from tests.cli.harness import LockitCli, free_port, issued_tokens
+from tests.cli.harness import LockitCli
+from tests.support.connections import free_port
+from tests.support.leaks import TokenLeakScan
 
 
 @pytest.fixture
-def cli(airflow_db: object) -> Iterator[LockitCli]:
-    """Return a runner of `airflow lockit` subprocesses; kill any still running at teardown."""
-    runner = LockitCli()
+def cli(airflow_db: object, token_leaks: TokenLeakScan) -> Iterator[LockitCli]:
+    """Return a runner of `airflow lockit` subprocesses whose every output is scanned for tokens.
+
+    Processes still running at teardown are killed.
+    """
+    runner = LockitCli(record=token_leaks.record)
     yield runner
     runner.stop_all()
 
 
 @pytest.fixture
-def start_sandbox(
-    sandbox_factory: Callable[..., Sandbox], cli: LockitCli
-) -> Iterator[Callable[..., Sandbox]]:
+def start_sandbox(sandbox_factory: Callable[..., Sandbox], cli: LockitCli) -> Callable[..., Sandbox]:
     """Start sandboxes (auto-approving, redirect URI on a free loopback port unless told otherwise).
 
-    At teardown, no token any of them issued may appear in any output of the CLI.
+    The ``cli`` fixture's leak scan covers every token they issue.
     """
-    started: list[Sandbox] = []
 
     def start(**kwargs: Any) -> Sandbox:
         kwargs.setdefault("auto_approve", True)
         kwargs.setdefault("redirect_uri", f"http://127.0.0.1:{free_port()}/callback")
-        sandbox = sandbox_factory(**kwargs)
-        started.append(sandbox)
-        return sandbox
+        return sandbox_factory(**kwargs)
 
-    yield start
-    tokens = [token for sandbox in started for token in issued_tokens(sandbox)]
-    leaked = [token[:6] for token in tokens for output in cli.outputs if token in output]
-    assert not leaked, f"tokens (first characters shown) appeared in CLI output: {leaked}"
+    return start

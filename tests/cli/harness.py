@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -17,25 +15,16 @@ import requests
 
 from lockit_provider.sandbox import Sandbox
 from tests.airflow_env import AIRFLOW_BIN, AIRFLOW_ENV
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET
 
-CLIENT_ID = "lockit-client"
-CLIENT_SECRET = "lockit-secret"
+# Time enough for an `airflow` command to start (it imports Airflow) on a busy machine; only a hang hits it.
+CLI_TIMEOUT = 180
 SECRET_VAR = "LOCKIT_TEST_CLIENT_SECRET"
 CLI_ENV = {
     **os.environ,
     **AIRFLOW_ENV,
     SECRET_VAR: CLIENT_SECRET,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def new_conn_id() -> str:
-    return f"lockit_{uuid.uuid4().hex[:10]}"
 
 
 def connection_flags(sandbox: Sandbox) -> list[str]:
@@ -71,10 +60,10 @@ class Running:
     """A CLI run in progress whose stdout is read line by line until the authorization URL."""
 
     proc: subprocess.Popen[str]
-    record: Callable[[str], None]
+    record: Callable[[str], object]
     seen: list[str] = field(default_factory=list)
 
-    def read_url(self, timeout: float = 60) -> str:
+    def read_url(self, timeout: float = CLI_TIMEOUT) -> str:
         """Return the authorization URL as soon as the CLI prints it."""
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
@@ -95,7 +84,7 @@ class Running:
         self.proc.stdin.write(text)
         self.proc.stdin.flush()
 
-    def finish(self, timeout: float = 60) -> Run:
+    def finish(self, timeout: float = CLI_TIMEOUT) -> Run:
         stdout, stderr = self.proc.communicate(timeout=timeout)
         run = Run(self.proc.returncode, "".join(self.seen) + (stdout or ""), stderr or "")
         self.record(run.stdout + run.stderr)
@@ -103,10 +92,10 @@ class Running:
 
 
 class LockitCli:
-    """Run `airflow lockit ...` in subprocesses; remember every output to scan it for tokens."""
+    """Run `airflow lockit ...` in subprocesses; hand every output to ``record`` (a token leak scan)."""
 
-    def __init__(self) -> None:
-        self.outputs: list[str] = []
+    def __init__(self, record: Callable[[str], object]) -> None:
+        self._record = record
         self._running: list[subprocess.Popen[str]] = []
 
     def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Run:
@@ -117,10 +106,10 @@ class LockitCli:
             stdin=None if stdin is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=CLI_TIMEOUT,
             check=False,
         )
-        self.outputs.append(done.stdout + done.stderr)
+        self._record(done.stdout + done.stderr)
         return Run(done.returncode, done.stdout, done.stderr)
 
     def start(self, *args: str, env: dict[str, str] | None = None, stdin: int = subprocess.PIPE) -> Running:
@@ -133,7 +122,7 @@ class LockitCli:
             text=True,
         )
         self._running.append(proc)
-        return Running(proc, self.outputs.append)
+        return Running(proc, self._record)
 
     def stop_all(self) -> None:
         for proc in self._running:
@@ -177,7 +166,3 @@ def bootstrap_extras(sandbox: Sandbox, expires_at: int = 1_900_000_000) -> dict[
     """Return connection extras holding tokens of a separate grant (as an earlier authorize left them)."""
     tokens = sandbox.issue_tokens()
     return {key: tokens[key] for key in ("access_token", "refresh_token")} | {"expires_at": expires_at}
-
-
-def issued_tokens(sandbox: Sandbox) -> list[Any]:
-    return list(sandbox.stats()["issued_tokens"])

@@ -12,15 +12,10 @@ import pytest
 import requests
 
 from lockit_provider.oauth.token import fingerprint
-from tests.cli.airflow_state import connection_extras, put_connection, put_variable_record, variable_record
-from tests.cli.harness import (
-    bootstrap_extras,
-    browse,
-    connection_flags,
-    decide_on_consent_page,
-    new_conn_id,
-)
+from tests.cli.harness import bootstrap_extras, browse, connection_flags, decide_on_consent_page
 from tests.oauth.helpers import issued_record
+from tests.support.airflow_db import connection_extras, put_connection, put_variable_record, variable_record
+from tests.support.connections import new_conn_id
 
 pytestmark = pytest.mark.timeout(240)
 

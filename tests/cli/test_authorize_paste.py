@@ -10,15 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from lockit_provider.oauth.token import fingerprint
-from tests.cli.airflow_state import connection_extras, variable_record
-from tests.cli.harness import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    bootstrap_extras,
-    connection_flags,
-    new_conn_id,
-    redirect_location,
-)
+from tests.cli.harness import bootstrap_extras, connection_flags, redirect_location
+from tests.support.airflow_db import connection_extras, variable_record
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, new_conn_id
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from tests.airflow_env import AIRFLOW_BIN
-from tests.cli.airflow_state import connection_extras, variable_record
-from tests.cli.harness import CLI_ENV, connection_flags, free_port, new_conn_id
+from tests.cli.harness import CLI_ENV, connection_flags
+from tests.support.airflow_db import connection_extras, variable_record
+from tests.support.connections import free_port, new_conn_id
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -8,7 +8,7 @@ import requests
 from lockit_provider.cli.errors import CliError
 from lockit_provider.cli.loopback import LoopbackReceiver, is_loopback_redirect
 from lockit_provider.exceptions import LockitError
-from tests.cli.harness import free_port
+from tests.support.connections import free_port
 
 pytestmark = pytest.mark.timeout(30)
 

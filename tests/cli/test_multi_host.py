@@ -10,7 +10,7 @@ import json
 import pytest
 
 from lockit_provider.oauth.token import fingerprint
-from tests.cli.airflow_state import connection_extras, put_connection, variable_record
+from tests.support.airflow_db import connection_extras, put_connection, variable_record
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -15,7 +15,7 @@ from lockit_provider.oauth.token import TokenRecord
 from lockit_provider.settings import settings_from_connection
 from lockit_provider.tokens.refresher_factory import build_refresher, rescue_journal
 from lockit_provider.tokens.variable_store import VariableTokenStore
-from tests.cli.harness import new_conn_id
+from tests.support.connections import new_conn_id
 
 
 def test_tokens_that_cannot_be_stored_are_journaled_and_replayed(airflow_db, sandbox, monkeypatch):

@@ -10,25 +10,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests.support.connections import free_port
+from tests.support.waiting import wait_for
+
 BIN_DIR = Path(sys.executable).parent
 TERMINAL_STATES = {"success", "failed"}
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Waits below are against hangs only: a busy machine (SQLite writers queueing behind the scheduler,
+# processes starting slowly) must never reach them.
+REQUEST_TIMEOUT = 120
+IDEMPOTENT = {"GET", "PATCH", "PUT", "DELETE"}
 
 
 class AirflowStack:
@@ -63,7 +62,7 @@ class AirflowStack:
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / "standalone.log"
 
-    def start(self, timeout: float = 180) -> AirflowStack:
+    def start(self, timeout: float = 300) -> AirflowStack:
         """Migrate the DB, start ``airflow standalone`` and wait until its API answers."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.dags_folder.mkdir(parents=True, exist_ok=True)
@@ -114,17 +113,30 @@ class AirflowStack:
         """Call the REST API (all users are admins here) and return the decoded JSON body.
 
         A 500 is retried a few times: SQLite serialises writers, and under load the API server can fail
-        a request with "database is locked" while the scheduler writes.
+        a request with "database is locked" while the scheduler writes. An idempotent request that timed
+        out is retried too; a POST is not (it may have created a run).
         """
         for attempt in range(4):
-            response = requests.request(method, f"{self.base_url}{path}", timeout=30, **kwargs)
-            if response.status_code != 500 or attempt == 3:
+            last = attempt == 3
+            try:
+                url = f"{self.base_url}{path}"
+                response = requests.request(method, url, timeout=REQUEST_TIMEOUT, **kwargs)
+            except requests.Timeout:
+                if last or method.upper() not in IDEMPOTENT:
+                    raise
+                continue
+            if response.status_code != 500 or last:
                 break
             time.sleep(2)
         response.raise_for_status()
         return response.json() if response.content else None
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+    def add_dags(self, files: Mapping[str, str]) -> None:
+        """Write DAG files (name to text) into the DAG folder; the DAG processor picks them up."""
+        for name, text in files.items():
+            (self.dags_folder / name).write_text(text)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 300) -> None:
         """Wait until the DAG processor has parsed ``dag_id``; fail with its import errors if any."""
 
         def parsed() -> bool:
@@ -135,7 +147,7 @@ class AirflowStack:
 
         self.wait_until(parsed, timeout, f"DAG {dag_id} to be parsed")
 
-    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 300) -> str:
+    def run_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None, timeout: float = 600) -> str:
         """Trigger ``dag_id``, wait for the run to finish and return its final state."""
         return self.wait_for_run(dag_id, self.trigger_dag(dag_id, conf), timeout)
 
@@ -147,7 +159,7 @@ class AirflowStack:
         self.last_run_id = str(self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
         return self.last_run_id
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
         """Wait until a run finishes and return its final state."""
         state: dict[str, str] = {}
 
@@ -182,24 +194,40 @@ class AirflowStack:
                 chunks.append(path.read_text(errors="replace"))
         return "\n".join(chunks)
 
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """Return the state of an unmapped task instance of a run."""
+        ti = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return ti["state"]
+
     def _get_ok(self, path: str) -> bool:
         try:
-            return requests.get(f"{self.base_url}{path}", timeout=5).ok
+            return requests.get(f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT).ok
         except requests.RequestException:
             return False
 
-    def wait_until(self, condition: Any, timeout: float, what: str) -> None:
+    def wait_until(self, condition: Callable[[], object], timeout: float, what: str) -> None:
         """Poll ``condition`` every second until it is true; fail with the stack's log tail on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def met() -> object:
             if self._proc is not None and self._proc.poll() is not None:
                 raise AssertionError(f"airflow standalone exited while waiting for {what}:\n{self._tail()}")
-            if condition():
-                return
-            time.sleep(1)
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n{self._tail()}")
+            return condition()
+
+        wait_for(met, what, timeout=timeout, interval=1, on_timeout=self._tail)
 
     def _tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def task_logs(stack: AirflowStack, task_id: str, pattern: str = "attempt=*.log") -> str:
+    """Return the text of a task's logs in the stack (``*.trigger.*`` for what its triggers logged)."""
+    paths = sorted((stack.home / "logs").rglob(f"task_id={task_id}/**/{pattern}"))
+    paths += sorted((stack.home / "logs").rglob(f"task_id={task_id}/{pattern}"))
+    return "\n".join(path.read_text(errors="replace") for path in dict.fromkeys(paths))
+
+
+def deferrals(stack: AirflowStack, task_id: str) -> int:
+    """Count how often a task of the stack deferred, from the task logs."""
+    return task_logs(stack, task_id).count("Pausing task as DEFERRED")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow.lifecycle_helpers import assert_no_token_in, connection_json
 from tests.e2e.sandbox_process import SandboxProcess
 from tests.e2e.stack import AirflowStack
+from tests.support.connections import connection_json
+from tests.support.leaks import assert_no_token_in
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ from lockit_provider.exceptions import LockitApiError, LockitReauthorizationRequ
 from lockit_provider.hooks.lockit import LockitAsyncHook
 from lockit_provider.http.retry import RetryPolicy
 from lockit_provider.sandbox import data
-from tests.hooks.helpers import api_count, use_sandbox
+from tests.support.connections import use_sandbox
+from tests.support.counts import api_count
 
 QUICK = RetryPolicy(max_retries=3, backoff=0.02, backoff_max=0.1, deadline=30)
 

@@ -14,7 +14,8 @@ from lockit_provider.exceptions import LockitApiError, LockitConfigError
 from lockit_provider.hooks.lockit import LockitHook
 from lockit_provider.http.retry import RetryPolicy
 from lockit_provider.sandbox import data
-from tests.hooks.helpers import api_count, issued_tokens, use_sandbox
+from tests.support.connections import use_sandbox
+from tests.support.counts import api_count, issued_tokens
 
 QUICK = RetryPolicy(max_retries=3, backoff=0.02, backoff_max=0.1, deadline=30)
 DAY_1 = data.SERIES_DAY_IDS[0]

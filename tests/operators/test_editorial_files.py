@@ -12,7 +12,7 @@ from lockit_provider.common.matches import split_matches
 from lockit_provider.operators.editorial_ale import camera_roll, clip_base_name, editorial_ale
 from lockit_provider.operators.lockit import LockitMatchClipsOperator
 from lockit_provider.sandbox import data
-from tests.hooks.helpers import use_sandbox
+from tests.support.connections import use_sandbox
 
 DAY_1 = next(d for d in data.PROJECT_DAYS[data.SERIES_ID] if d["uuid"] == data.SERIES_DAY_IDS[0])
 SERIES = data.PROJECTS_BY_ID[data.SERIES_ID]

@@ -24,7 +24,8 @@ from lockit_provider.operators.lockit import (
 )
 from lockit_provider.sandbox import data
 from lockit_provider.triggers.lockit import LockitRequestTrigger
-from tests.hooks.helpers import issued_tokens, use_sandbox
+from tests.support.connections import use_sandbox
+from tests.support.counts import issued_tokens
 
 DAY_1_CLIPS = list(data.TAKES[data.SERIES_DAY_IDS[0]])
 

@@ -25,7 +25,8 @@ from lockit_provider.sandbox import data
 from lockit_provider.sensors.lockit import LockitClipsMatchedSensor, LockitSensor
 from lockit_provider.triggers.checks import check_path, non_empty
 from lockit_provider.triggers.lockit import LockitClipsMatchedTrigger, LockitSensorTrigger
-from tests.hooks.helpers import api_count, issued_tokens, use_sandbox
+from tests.support.connections import use_sandbox
+from tests.support.counts import api_count, issued_tokens
 
 DAY_1 = data.SERIES_DAY_IDS[0]
 SEEDED = "A001_C001_0512AB.R3D"

@@ -19,7 +19,8 @@ import psycopg2
 import pytest
 import redis
 
-from tests.airflow.lifecycle_helpers import connection_json
+from tests.support.connections import connection_json, new_conn_id
+from tests.support.contention import ContentionWorkers, assert_released_together, race
 
 pytestmark = pytest.mark.services
 
@@ -28,6 +29,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 HOSTS = ("host-a", "host-b")
 PROCESSES_PER_HOST = 4
+REFRESH_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -51,64 +53,42 @@ def postgres_home() -> Iterator[dict[str, str]]:
         admin.close()
 
 
-def run_workers(env: dict[str, str], connection_for_host: dict[str, str]) -> list[str]:
-    start_at = time.time() + 6  # every worker has imported Airflow and read its connection by then
-    procs = []
-    for host in HOSTS:
-        for _ in range(PROCESSES_PER_HOST):
-            worker_env = {**env, "AIRFLOW_CONN_LOCKIT_DEFAULT": connection_for_host[host]}
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "tests.airflow.token_worker", str(start_at), "1"],
-                    env=worker_env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err[-2000:]
-        (line,) = [x for x in out.splitlines() if x.startswith("RESULTS ")]  # Airflow logs to stdout too
-        outputs.extend(line.split()[1:])
-    return outputs
-
-
 def test_redis_lock_makes_refresh_single_flight_across_hosts(postgres_home, sandbox_factory, tmp_path):
     redis.Redis.from_url(REDIS_URL).ping()
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     tokens = sandbox.issue_tokens()
     sandbox.expire_access_tokens()
+    conn_id, variable = new_conn_id(), f"lockit_token__{uuid.uuid4().hex[:8]}"
+    expires_at = time.time() - 1  # once: every host must see the same Connection tokens
     connections = {
         host: connection_json(
             sandbox.url,
             tokens,
-            expires_at=time.time() - 1,
-            state_dir=str(tmp_path / host),
+            expires_at=expires_at,
+            state_dir=str(tmp_path / host),  # no shared file system: the file lock cannot help
             lock_url=REDIS_URL,
-            token_variable=f"lockit_token__{uuid.uuid4().hex[:8]}",
+            token_variable=variable,
         )
         for host in HOSTS
     }
-    # Both hosts must name the same Variable.
-    variable = connections[HOSTS[0]].split('"token_variable": "')[1].split('"')[0]
-    connections[HOSTS[1]] = connections[HOSTS[1]].replace(
-        connections[HOSTS[1]].split('"token_variable": "')[1].split('"')[0], variable
-    )
-    env = {**postgres_home, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    # A slow token endpoint (1 s per refresh) opens the window in which two hosts would collide.
-    sandbox.add_fault(target="token", delay=1.0, count=2)
-
-    hashes = run_workers(env, connections)
+    # A slow token endpoint holds the one refresh open: every caller must ask within that window.
+    sandbox.add_fault(target="token", delay=REFRESH_SECONDS, count=2)
+    workers = {host: ContentionWorkers(PROCESSES_PER_HOST, postgres_home) for host in HOSTS}
+    try:
+        attempts = race([(workers[host], conn_id, connections[host]) for host in HOSTS], threads=1)
+    finally:
+        for group in workers.values():
+            group.close()
 
     stats = sandbox.stats()
-    assert len(hashes) == len(HOSTS) * PROCESSES_PER_HOST
-    assert len(set(hashes)) == 1
+    assert [attempt.error for attempt in attempts if attempt.error] == []
+    assert len(attempts) == len(HOSTS) * PROCESSES_PER_HOST
+    assert_released_together(attempts, REFRESH_SECONDS)
+    assert len({attempt.token for attempt in attempts}) == 1
     assert stats["token_requests"]["refresh_token"] == 1
     assert stats["invalid_grant"] == 0
     value = subprocess.run(
-        [AIRFLOW, "variables", "get", variable], env=env, capture_output=True, text=True, check=True
+        [AIRFLOW, "variables", "get", variable], env=postgres_home, capture_output=True, text=True, check=True
     ).stdout
     holds_current = sandbox.current_refresh_token() in value
     assert holds_current, "the PostgreSQL Variable does not hold the current refresh token"

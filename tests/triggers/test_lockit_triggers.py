@@ -19,7 +19,8 @@ from lockit_provider.triggers.lockit import (
     LockitSensorTrigger,
     LockitTrigger,
 )
-from tests.hooks.helpers import api_count, issued_tokens, use_sandbox
+from tests.support.connections import use_sandbox
+from tests.support.counts import api_count, issued_tokens
 
 DAY_1 = data.SERIES_DAY_IDS[0]
 

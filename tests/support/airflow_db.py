@@ -1,4 +1,4 @@
-"""Read and seed the test metadata DB in-process (the CLI under test runs in subprocesses)."""
+"""Read and seed the test metadata DB in-process (code under test may run in subprocesses)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,22 @@ import json
 from typing import Any
 
 from lockit_provider.oauth.token import TokenRecord
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET
+
+
+def variable_record(key: str) -> TokenRecord | None:
+    """Return the token record stored in the Airflow Variable ``key``, or None."""
+    from airflow.models.variable import Variable
+
+    raw = Variable.get(key, default_var=None)
+    return None if raw is None else TokenRecord.from_json(raw)
+
+
+def put_variable_record(key: str, record: TokenRecord) -> None:
+    """Store ``record`` in the Airflow Variable ``key``."""
+    from airflow.models.variable import Variable
+
+    Variable.set(key, record.to_json())
 
 
 def connection_extras(conn_id: str) -> dict[str, Any] | None:
@@ -23,8 +39,6 @@ def put_connection(conn_id: str, *, host: str, redirect_uri: str, extras: dict[s
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
-    from tests.cli.harness import CLIENT_ID, CLIENT_SECRET
-
     with create_session() as session:
         session.add(
             Connection(
@@ -36,17 +50,3 @@ def put_connection(conn_id: str, *, host: str, redirect_uri: str, extras: dict[s
                 extra=json.dumps({"redirect_uri": redirect_uri, **extras}),
             )
         )
-
-
-def variable_record(key: str) -> TokenRecord | None:
-    """Return the token record stored in an Airflow Variable, or None."""
-    from airflow.models.variable import Variable
-
-    raw = Variable.get(key, default_var=None)
-    return None if raw is None else TokenRecord.from_json(raw)
-
-
-def put_variable_record(key: str, record: TokenRecord) -> None:
-    from airflow.models.variable import Variable
-
-    Variable.set(key, record.to_json())
