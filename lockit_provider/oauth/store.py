@@ -6,7 +6,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from lockit_provider.oauth.files import write_private_file
+from lockit_provider.exceptions import TokenRecordError
+from lockit_provider.oauth.files import read_private_file, write_private_file
 from lockit_provider.oauth.token import TokenRecord
 
 
@@ -56,9 +57,11 @@ class FileStore:
     def load(self) -> TokenRecord | None:
         """Return the record in the file, or None when the file does not exist."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = read_private_file(self.path)  # never through a symbolic link planted at the path
         except FileNotFoundError:
             return None
+        except ValueError:
+            raise TokenRecordError(f"{self.name} is far larger than a token record") from None
         return TokenRecord.from_json(text)
 
     def save(self, record: TokenRecord) -> None:

@@ -165,6 +165,11 @@ class TokenRecord:
                 raise TokenRecordError(
                     f"stored token record member {name!r} is missing or has the wrong type"
                 )
+        # A token stored before responses were validated must not reach an Authorization header.
+        for name in ("access_token", "refresh_token"):
+            problem = _token_problem(name, data[name]) if data[name] else None
+            if problem:
+                raise TokenRecordError(f"stored token record member {problem}")
         for name, check in _OPTIONAL_MEMBERS.items():
             value = data.get(name)
             if value is not None and not check(value):
@@ -191,6 +196,7 @@ _RECORD_MEMBERS: dict[str, tuple[type, ...]] = {
 _OPTIONAL_MEMBERS: dict[str, Callable[[Any], bool]] = {
     "dead_since": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "history": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+    "client_id": lambda v: isinstance(v, str),
 }
 
 

@@ -15,7 +15,6 @@ import requests
 from filelock import FileLock
 
 from lockit_provider.exceptions import (
-    JournalError,
     LockitReauthorizationRequired,
     LockitTokenEndpointError,
     LockitTokenPersistError,
@@ -325,11 +324,13 @@ def test_journal_entry_older_than_the_store_is_dropped(sandbox, tmp_path):
     assert not journal.has(KEY)
 
 
-def test_journal_written_with_another_secret_stops_with_a_clear_error(sandbox, tmp_path):
-    store, _ = expired_store(sandbox)
-    RescueJournal(tmp_path / "journal", "the-old-secret").put(KEY, issued_record(sandbox))
-    with pytest.raises(JournalError, match="different client secret"):
-        make_refresher(sandbox, store, tmp_path).get_record()
+def test_journal_written_with_another_secret_is_set_aside_and_the_store_used(sandbox, tmp_path):
+    # Hardening (issue 9): a journal entry that cannot be read never blocks token requests.
+    store = MemoryStore(issued_record(sandbox))
+    journal = RescueJournal(tmp_path / "journal", "the-old-secret")
+    journal.put(KEY, issued_record(sandbox))
+    assert make_refresher(sandbox, store, tmp_path).get_record() is store.load()
+    assert not journal.has(KEY) and len(journal.quarantined()) == 1
     assert refresh_requests(sandbox) == 0
 
 

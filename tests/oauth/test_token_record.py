@@ -136,6 +136,17 @@ def test_repr_and_str_show_no_secret():
     assert f"fingerprint={record().fingerprint()[:8]}" in shown
 
 
+def test_client_id_is_recorded_and_optional_in_stored_records():
+    parsed = parse({"access_token": ACCESS}, client_id="lockit-client")
+    assert parsed.client_id == "lockit-client"
+    assert parse({"access_token": ACCESS}, previous=parsed).client_id == "lockit-client"
+    assert TokenRecord.from_json(parsed.to_json()).client_id == "lockit-client"
+    # A record written before the member existed still loads, with no client id (same version).
+    old = {k: v for k, v in json.loads(record().to_json()).items() if k != "client_id"}
+    assert old["version"] == 1
+    assert TokenRecord.from_json(json.dumps(old)).client_id is None
+
+
 def test_json_round_trip_is_versioned():
     text = record().to_json()
     assert json.loads(text)["version"] == 1
@@ -154,6 +165,16 @@ def test_json_round_trip_is_versioned():
         (
             json.dumps({k: v for k, v in json.loads(record().to_json()).items() if k != "obtained_by"}),
             "'obtained_by'",
+        ),
+        (json.dumps({**json.loads(record().to_json()), "client_id": 7}), "'client_id'"),
+        # Stored before responses were validated: must not reach an Authorization header.
+        (
+            json.dumps({**json.loads(record().to_json()), "access_token": ACCESS + "\r\nX: y"}),
+            "'access_token' has characters a bearer token cannot have",
+        ),
+        (
+            json.dumps({**json.loads(record().to_json()), "refresh_token": "r" * 9000}),
+            "'refresh_token' is 9000 characters long, over the limit of 8192",
         ),
     ],
 )

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from lockit_provider.exceptions import JournalError, TokenRecordError
+from lockit_provider.exceptions import TokenRecordError
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.store import FileStore, MemoryStore, TokenStore
 from lockit_provider.oauth.token import TokenRecord
@@ -109,12 +109,16 @@ def test_journal_tightens_an_existing_directory(tmp_path):
     assert mode(directory) == 0o700
 
 
-def test_journal_with_the_wrong_key_gives_a_clear_error(tmp_path):
+def test_journal_with_the_wrong_key_is_quarantined_with_a_warning(tmp_path, caplog):
     path = RescueJournal(tmp_path, SECRET).put("lockit_default", record())
-    with pytest.raises(JournalError, match="different client secret") as caught:
-        RescueJournal(tmp_path, "another-secret").get("lockit_default")
-    assert caught.value.journal_path == str(path)
-    assert str(path) in str(caught.value)
+    journal = RescueJournal(tmp_path, "another-secret")
+    assert journal.get("lockit_default") is None
+    (moved,) = journal.quarantined()
+    assert not path.exists() and moved.name.startswith(path.name + ".quarantined-")
+    assert "written under another client secret" in caplog.text and str(moved) in caplog.text
+    # Nothing is lost: with the old secret back, the entry moved back replays.
+    moved.rename(path)
+    assert RescueJournal(tmp_path, SECRET).get("lockit_default") == record()
 
 
 def test_journal_entries_are_metadata_only_and_remove_works(tmp_path):
