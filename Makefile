@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-services lint bench clean
+.PHONY: setup demo demo-ui test test-services lint bench clean
 
 setup: $(STAMP)
 
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,services]'
 	@touch $@
 
+# The dailies DAG end to end under a real Airflow (scheduler, triggerer, DAG processor, API server)
+# against the sandbox; stops everything it started. demo-ui leaves both running until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/python -m lockit_provider.demo
+
+demo-ui: $(STAMP)
+	$(BIN)/python -m lockit_provider.demo --ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
