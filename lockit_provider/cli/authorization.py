@@ -131,7 +131,7 @@ def _obtain_record(args: argparse.Namespace, settings: LockitSettings, client: O
         code = client.code_from_redirect(redirect_url, state=request.state)
         return _redeem(client, code, request.code_verifier, settings)
 
-    with LoopbackReceiver(settings.redirect_uri, redeem) as receiver:  # binds before the URL is shown
+    with LoopbackReceiver(settings.redirect_uri, redeem, state=request.state) as receiver:  # binds first
         show_authorization_url(request.url, settings.conn_id, open_browser=open_browser)
         note(f"Waiting up to {args.timeout:g} s for the redirect to {settings.redirect_uri} ...")
         return receiver.wait(args.timeout)

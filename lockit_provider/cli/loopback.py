@@ -1,13 +1,15 @@
 """Receive the OAuth redirect on a loopback redirect URI (RFC 8252 section 7.3) with ``http.server``.
 
 The listener binds the loopback address only, on the redirect URI's port, answers exactly one
-request on the redirect URI's path (anything else is a 404 that does not count) and hands the full
-redirect URL to a callback that checks ``state`` and redeems the code; the browser gets a page saying
-how that went.
+redirect on the redirect URI's path and hands the full redirect URL to a callback that checks
+``state`` and redeems the code; the browser gets a page saying how that went. Stray requests never
+end the wait: another path is a 404, a request on the path without the authorization's ``state``
+(a favicon fetch, a port scanner, a stale tab) is a 400, and the listener keeps waiting.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import socket
 import sys
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from lockit_provider.cli.errors import EXPECTED_ERRORS, CliError, one_line
 from lockit_provider.oauth.client import LOOPBACK_HOSTS
@@ -35,7 +37,12 @@ class _Server(ThreadingHTTPServer, Generic[T]):
     block_on_close = False
 
     def __init__(
-        self, address: tuple[str, int], redirect_uri: str, redeem: Callable[[str], T], family: int
+        self,
+        address: tuple[str, int],
+        redirect_uri: str,
+        redeem: Callable[[str], T],
+        family: int,
+        state: str | None,
     ) -> None:
         self.address_family = family
         super().__init__(address, _Handler)
@@ -43,6 +50,8 @@ class _Server(ThreadingHTTPServer, Generic[T]):
         self.callback_path = parts.path or "/"
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.redeem = redeem
+        self.state = state
+        self.strays = 0
         self.lock = threading.Lock()
         self.received = threading.Event()  # the redirect arrived (the timeout stops counting)
         self.done = threading.Event()  # ... and was redeemed, or failed
@@ -59,9 +68,14 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server[Any]
 
     def do_GET(self) -> None:
-        """Answer the one redirect; every other path is a 404 that does not count."""
-        if urlsplit(self.path).path != self.server.callback_path:
-            self._page(404, "Not found", "This address only receives the LockitNetwork redirect.")
+        """Answer the one redirect; stray requests get a 404 or 400 and do not count."""
+        parts = urlsplit(self.path)
+        if parts.path != self.server.callback_path:
+            self._stray(404, "Not found", "This address only receives the LockitNetwork redirect.")
+            return
+        problem = self._not_the_redirect(dict(parse_qsl(parts.query)))
+        if problem:
+            self._stray(400, "Not the authorization redirect", f"{problem}; the terminal keeps waiting.")
             return
         with self.server.lock:
             if self.server.received.is_set():
@@ -87,6 +101,21 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 self.server.done.set()
 
+    def _not_the_redirect(self, params: dict[str, str]) -> str | None:
+        """Say why a request on the callback path is not this authorization's redirect, or None."""
+        if "state" not in params:
+            return "This request carries no state, so it is not the LockitNetwork redirect"
+        if self.server.state is not None and not hmac.compare_digest(params["state"], self.server.state):
+            return "This request's state belongs to another authorization"
+        if "code" not in params and "error" not in params:
+            return "This request carries neither a code nor an error"
+        return None
+
+    def _stray(self, status: int, title: str, message: str) -> None:
+        with self.server.lock:
+            self.server.strays += 1
+        self._page(status, title, message)
+
     def _page(self, status: int, title: str, message: str) -> None:
         body = (
             "<!doctype html><html><head><meta charset='utf-8'>"
@@ -108,14 +137,15 @@ class _Handler(BaseHTTPRequestHandler):
 class LoopbackReceiver(Generic[T]):
     """Listen on a loopback redirect URI and redeem the first redirect that reaches its path."""
 
-    def __init__(self, redirect_uri: str, redeem: Callable[[str], T]) -> None:
+    def __init__(self, redirect_uri: str, redeem: Callable[[str], T], *, state: str | None = None) -> None:
+        """Bind the listener; with ``state``, only a redirect carrying it is redeemed."""
         parts = urlsplit(redirect_uri)
         ipv6 = parts.hostname == "::1"
         host = "::1" if ipv6 else "127.0.0.1"  # never a wildcard address: only this host may answer
         port = parts.port or 80
         try:
             self._server: _Server[T] = _Server(
-                (host, port), redirect_uri, redeem, socket.AF_INET6 if ipv6 else socket.AF_INET
+                (host, port), redirect_uri, redeem, socket.AF_INET6 if ipv6 else socket.AF_INET, state
             )
         except OSError as error:
             raise CliError(
@@ -142,8 +172,10 @@ class LoopbackReceiver(Generic[T]):
     def wait(self, timeout: float) -> T:
         """Return what ``redeem`` returned for the redirect; raise its error, or CliError on timeout."""
         if not self._server.received.wait(timeout):
+            strays = self._server.strays
+            ignored = f" ({strays} other request(s) to the port were turned away)" if strays else ""
             raise CliError(
-                f"no redirect arrived within {timeout:g} s: approve in the browser sooner (or raise "
+                f"no redirect arrived within {timeout:g} s{ignored}: approve in the browser sooner (or raise "
                 "--timeout), or use --paste"
             )
         # Redeeming has its own HTTP timeout; a code being exchanged must not be abandoned midway.
