@@ -36,8 +36,43 @@ test: lint
 test-services: $(STAMP)
 	$(BIN)/python -m pytest -m services -o addopts='-ra'
 
+.PHONY: docs dist screenshots test-compat
+
+# The Sphinx site in docs/_build/html, warnings as errors (the API reference is built by autodoc).
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	@touch $@
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The sdist and wheel in dist/, checked by twine and for the example DAGs, LICENSE and entry point.
+DIST_TOOLS_STAMP := $(VENV)/.installed-dist
+$(DIST_TOOLS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dist]'
+	@touch $@
+
+dist: $(DIST_TOOLS_STAMP)
+	rm -rf dist
+	$(BIN)/python -m build -o dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python .ci/check_dist.py dist
+
+# docs/connection-form.png: a real Chromium (Debian's) drives a real api-server's connection form.
+# Not in CI. Installs chromium with apt-get and playwright with pip when they are missing.
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	@$(BIN)/python -c 'import playwright' 2>/dev/null || $(BIN)/python -m pip install -q playwright
+	$(BIN)/python docs/screenshots.py
+
+# The unit tier and one real-scheduler e2e test on the lowest Airflow pyproject.toml admits and on the
+# newest, each in its own venv under .venv-compat/ (reused while current).
+test-compat: $(STAMP)
+	PYTHON=$(PYTHON) $(BIN)/python .ci/compat.py
+
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .venv-compat .mypy_cache .pytest_cache .ruff_cache build dist docs/_build *.egg-info

@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     add("--port", type=_flag_type(_port), default=0, help="port (default: 0, any free)")
-    add("--client-id", default="lockit-client", help="registered client id")
-    add("--client-secret", default="lockit-secret", help="registered client secret")
+    add("--client-id", default="lockit-client", help="registered client id (default: lockit-client)")
+    add("--client-secret", default="lockit-secret", help="registered client secret (default: lockit-secret)")
     add(
         "--redirect-uri",
         type=_flag_type(check_redirect_uri),
@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"LOCKIT_SANDBOX_CA={sandbox.ca_cert_path}")
         print(f"LOCKIT_SANDBOX_URL={sandbox.url}", flush=True)
         print(
-            f"lockit-sandbox: client {args.client_id!r}, refresh policy {args.refresh_policy}; "
+            f"lockit-sandbox: client id {args.client_id!r}, client secret {args.client_secret!r}, "
+            f"refresh policy {args.refresh_policy}; "
             "stop with Ctrl-C or SIGTERM"
             + ("" if args.tls else "; plain http: clients accept it on loopback hosts only (or use --tls)"),
             file=sys.stderr,
