@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo demo-ui test test-services lint bench clean
+.PHONY: setup demo demo-ui test test-under-load test-services lint bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 # The default tier: needs only Python 3.11 (SQLite, servers it starts itself on 127.0.0.1).
 test: lint
 	$(BIN)/python -m pytest
+
+# `make test` three times in a row beside two CPU-burning processes; each run's wall time and result.
+test-under-load: $(STAMP)
+	.ci/test_under_load.sh
 
 # Tests that need PostgreSQL and Redis on 127.0.0.1.
 test-services: $(STAMP)
