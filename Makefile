@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo demo-ui test test-under-load test-services lint bench clean
+.PHONY: setup demo demo-ui test test-under-load test-services test-distributed lint bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,17 @@ test-under-load: $(STAMP)
 # Tests that need PostgreSQL and Redis on 127.0.0.1.
 test-services: $(STAMP)
 	$(BIN)/python -m pytest -m services -o addopts='-ra'
+
+# A real CeleryExecutor deployment (API server, scheduler, DAG processor, triggerer, two Celery worker
+# hosts) on the PostgreSQL and Redis at 127.0.0.1; it installs the Celery provider itself.
+DIST_STAMP := $(VENV)/.installed-distributed
+$(DIST_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test,services,distributed]'
+	@touch $@
+
+test-distributed: $(DIST_STAMP)
+	$(BIN)/python -m pytest -m distributed -o addopts='-ra' -s tests/distributed
 
 .PHONY: docs dist screenshots test-compat
 
