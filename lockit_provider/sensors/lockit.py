@@ -97,13 +97,13 @@ class LockitBaseSensor(LockitHookMixin, BaseSensorOperator, abc.ABC):
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=remaining))
 
     def _first_poke(self, context: Context) -> bool | PokeReturnValue:
-        """Poke once before deferring, with ``soft_fail`` as Airflow's own poke loop applies it."""
+        """Poke once before deferring; skip for ``soft_fail``/``never_fail`` as Airflow's poke loop does."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         try:
             return self.poke(context)
         except AirflowFailException as err:
-            if self.soft_fail:
+            if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"soft_fail: {err}") from err
             raise
 
