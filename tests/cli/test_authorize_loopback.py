@@ -13,9 +13,9 @@ import requests
 
 from lockit_provider.oauth.token import fingerprint
 from tests.cli.harness import bootstrap_extras, browse, connection_flags, decide_on_consent_page
-from tests.oauth.helpers import issued_record
 from tests.support.airflow_db import connection_extras, put_connection, put_variable_record, variable_record
 from tests.support.connections import new_conn_id
+from tests.support.oauth import issued_record
 
 pytestmark = pytest.mark.timeout(240)
 

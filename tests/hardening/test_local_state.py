@@ -21,7 +21,9 @@ from lockit_provider.oauth.files import make_private_dir, prepare_lock_file
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import MemoryStore
-from tests.oauth.helpers import CLIENT_SECRET, REAUTH, issued_record, make_client, refresh_requests
+from tests.support.connections import CLIENT_SECRET
+from tests.support.counts import refresh_count as refresh_requests
+from tests.support.oauth import REAUTH, issued_record, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,7 +22,8 @@ from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import MemoryStore
 from lockit_provider.oauth.token import MAX_TOKEN_CHARS
 from tests.hardening.hostile import HostileServer, respond
-from tests.oauth.helpers import CLIENT_ID, CLIENT_SECRET, REAUTH, REDIRECT_URI, issued_record, make_client
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
+from tests.support.oauth import REAUTH, issued_record, make_client
 
 pytestmark = pytest.mark.timeout(60)
 

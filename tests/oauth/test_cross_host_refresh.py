@@ -18,7 +18,8 @@ import pytest
 from lockit_provider.exceptions import LockUnavailable, RefreshLockTimeout
 from lockit_provider.oauth.locks import RedisLock
 from lockit_provider.oauth.store import MemoryStore
-from tests.oauth.helpers import expired_store, issued_record, make_refresher, refresh_requests
+from tests.support.counts import refresh_count as refresh_requests
+from tests.support.oauth import expired_store, issued_record, make_refresher
 
 pytestmark = pytest.mark.timeout(60)
 

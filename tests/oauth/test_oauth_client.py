@@ -22,15 +22,8 @@ from lockit_provider.exceptions import (
     TokenResponseError,
 )
 from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
-from tests.oauth.helpers import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    REDIRECT_URI,
-    issued_record,
-    make_client,
-    make_config,
-    recording_session,
-)
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
+from tests.support.oauth import issued_record, make_client, make_config, recording_session
 
 pytestmark = pytest.mark.timeout(60)
 

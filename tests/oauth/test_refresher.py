@@ -25,8 +25,9 @@ from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import FileStore, MemoryStore
 from lockit_provider.oauth.token import TokenRecord, fingerprint
-from tests.oauth.helpers import (
-    CLIENT_SECRET,
+from tests.support.connections import CLIENT_SECRET
+from tests.support.counts import refresh_count as refresh_requests
+from tests.support.oauth import (
     KEY,
     REAUTH,
     RECOVER,
@@ -34,7 +35,6 @@ from tests.oauth.helpers import (
     issued_record,
     make_client,
     make_refresher,
-    refresh_requests,
 )
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,10 +11,7 @@ import requests
 from requests_oauthlib import OAuth2Session
 
 from lockit_provider.sandbox import Sandbox
-
-CLIENT_ID = "lockit-client"
-CLIENT_SECRET = "lockit-secret"
-REDIRECT_URI = "http://127.0.0.1:8765/callback"
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
 
 class SandboxClient:

@@ -23,7 +23,8 @@ import redis
 
 from lockit_provider.exceptions import RefreshLockTimeout
 from lockit_provider.oauth.locks import PostgresAdvisoryLock, RedisLock
-from tests.oauth.helpers import expired_store, make_refresher, refresh_requests
+from tests.support.counts import refresh_count as refresh_requests
+from tests.support.oauth import expired_store, make_refresher
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the OAuth core tests."""
+"""The OAuth core for tests: clients, records, stores and refreshers pointed at a sandbox."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import MemoryStore, TokenStore
 from lockit_provider.oauth.token import TokenRecord
 from lockit_provider.sandbox import Sandbox
+from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
-CLIENT_ID = "lockit-client"
-CLIENT_SECRET = "lockit-secret"
-REDIRECT_URI = "http://127.0.0.1:8765/callback"
 REAUTH = "airflow lockit authorize --conn-id lockit_test"
 RECOVER = "airflow lockit refresh --conn-id lockit_test"
 KEY = "lockit_test"
@@ -56,11 +54,6 @@ def expired_store(sandbox: Sandbox) -> tuple[MemoryStore, TokenRecord]:
     """Return a store holding a record whose access token expired a minute ago."""
     record = issued_record(sandbox, expires_at=time.time() - 60)
     return MemoryStore(record), record
-
-
-def refresh_requests(sandbox: Sandbox) -> int:
-    """Return how many refresh_token grants reached the sandbox."""
-    return int(sandbox.stats()["token_requests"].get("refresh_token", 0))
 
 
 class RecordingAdapter(HTTPAdapter):
