@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -10,7 +12,7 @@ import pytest
 import requests
 from requests_oauthlib import OAuth2Session
 
-from lockit_provider.sandbox import Sandbox
+from lockit_provider.sandbox import Sandbox, clips, state
 from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
 
@@ -93,6 +95,35 @@ def _plain_http_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in (client_base, parameters, oauth2_session):
         monkeypatch.setattr(module, "is_secure_transport", is_allowed_transport)
+
+
+class SandboxClock:
+    """The in-process sandbox's monotonic clock, frozen; the test moves it.
+
+    Expiries, grace periods and delayed clips are then decided by the time the test says has passed,
+    not by how fast a busy machine gets from one request to the next.
+    """
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        """Return the frozen time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for the sandbox."""
+        self.now += seconds
+
+
+@pytest.fixture
+def sandbox_clock(monkeypatch: pytest.MonkeyPatch) -> SandboxClock:
+    """Freeze the clock of in-process sandboxes (request it before anything issues tokens)."""
+    clock = SandboxClock()
+    frozen = types.SimpleNamespace(monotonic=clock.monotonic)
+    for module in (state, clips):
+        monkeypatch.setattr(module, "time", frozen)
+    return clock
 
 
 @pytest.fixture

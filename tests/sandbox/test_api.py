@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -196,13 +195,13 @@ def test_match_clips_rejects_a_bad_body(client, token, body):
     assert "clips" in response.json()["error_description"]
 
 
-def test_clips_appear_after_the_requested_delay(client, token):
+def test_clips_appear_after_the_requested_delay(sandbox_clock, client, token):
     clip = "C007_C001_0514EF.R3D"
     path = f"/projects/{SERIES}/projectdays/{data.SERIES_DAY_IDS[2]}/matchClips"
     control = {"project": SERIES, "day": data.SERIES_DAY_IDS[2], "clips": [clip], "after": 0.5}
     assert client.http.post(client.sandbox.url + "/_sandbox/clips", json=control).status_code == 200
     assert client.api(path, token, method="POST", json={"clips": [clip]}).json() == []
-    time.sleep(0.6)
+    sandbox_clock.advance(0.6)
     matches = client.api(path, token, method="POST", json={"clips": [clip]}).json()
     assert [m["clip"] for m in matches] == [clip]
     assert_shape(matches[0], MATCH)

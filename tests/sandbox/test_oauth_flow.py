@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from urllib.parse import quote_plus, urlencode
 
 import pytest
@@ -202,10 +201,10 @@ def test_loopback_any_port_still_requires_host_scheme_and_path(sandbox_factory, 
     assert client.authorize(client.oauth_session(redirect_uri=redirect_uri)).status_code == 400
 
 
-def test_code_expires_after_code_ttl(sandbox_factory, client_for):
+def test_code_expires_after_code_ttl(sandbox_clock, sandbox_factory, client_for):
     client = client_for(sandbox_factory(auto_approve=True, code_ttl=1))
     code = client.code()
-    time.sleep(1.1)
+    sandbox_clock.advance(1.1)
     response = client.exchange(code)
     assert response.status_code == 400
     assert response.json() == {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
@@ -63,13 +62,13 @@ def test_rotate_rejects_the_old_refresh_token(policy_client):
     _refreshed(client, second["refresh_token"])
 
 
-def test_rotate_grace_accepts_the_old_token_for_a_while(policy_client):
+def test_rotate_grace_accepts_the_old_token_for_a_while(sandbox_clock, policy_client):
     client, first = policy_client("rotate-grace:0.6")
     second = _refreshed(client, first["refresh_token"])
     again = _refreshed(client, first["refresh_token"])  # within the grace: a fresh pair
     assert again["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
     assert client.sandbox.current_refresh_token() == again["refresh_token"]
-    time.sleep(0.7)
+    sandbox_clock.advance(0.7)
     _assert_invalid_grant(client.refresh(first["refresh_token"]))
     _refreshed(client, again["refresh_token"])
 
@@ -117,11 +116,11 @@ def test_invalid_policy_is_a_value_error(policy):
         Sandbox(refresh_policy=policy)
 
 
-def test_access_token_expires_after_expires_in(policy_client):
+def test_access_token_expires_after_expires_in(sandbox_clock, policy_client):
     client, token = policy_client("rotate", expires_in=1)
     assert token["expires_in"] == 1
     assert client.api("/projects", token["access_token"]).status_code == 200
-    time.sleep(1.1)
+    sandbox_clock.advance(1.1)
     expired = client.api("/projects", token["access_token"])
     assert expired.status_code == 401
     assert expired.json()["error_description"] == "The access token has expired."
