@@ -39,7 +39,7 @@ from lockit_provider.exceptions import (
     TokenRecordError,
 )
 from lockit_provider.oauth.client import OAuthClient
-from lockit_provider.oauth.files import make_private_dir, safe_filename
+from lockit_provider.oauth.files import prepare_lock_file, safe_filename
 from lockit_provider.oauth.journal import RescueJournal
 from lockit_provider.oauth.locks import CrossHostLock, holder_name
 from lockit_provider.oauth.store import TokenStore
@@ -266,7 +266,7 @@ class Refresher:
         if not self._thread_lock.acquire(timeout=self._lock_timeout):
             raise self._lock_timeout_error()
         try:
-            make_private_dir(self._lock_path.parent)
+            self._prepare_lock_file()
             # A new FileLock each time: an instance created before a fork must not be used after it.
             file_lock = FileLock(self._lock_path, timeout=self._lock_timeout, mode=0o600)
             try:
@@ -285,6 +285,19 @@ class Refresher:
                 file_lock.release()
         finally:
             self._thread_lock.release()
+
+    def _prepare_lock_file(self) -> None:
+        """Create the lock file safely (no symlink, private directory); name state_dir when it cannot."""
+        try:
+            prepare_lock_file(self._lock_path)
+        except OSError as err:
+            raise LockitConfigError(
+                f"the refresh lock {self._lock_path} cannot be created "
+                f"({err.strerror or type(err).__name__}): "
+                "set the connection extra 'state_dir' to an absolute directory the Airflow user can write "
+                "on every host",
+                field="state_dir",
+            ) from None
 
     def _note_holder(self) -> None:
         """Write who holds the file lock beside it, so a waiter that times out can name the holder."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lockit_provider.exceptions import LockUnavailable, RefreshLockTimeout
+from lockit_provider.exceptions import LockitConfigError, LockUnavailable, RefreshLockTimeout
 from lockit_provider.oauth.locks import RedisLock
 from lockit_provider.oauth.store import MemoryStore
 from tests.support.counts import refresh_count as refresh_requests
@@ -152,3 +152,26 @@ def test_a_frozen_holder_is_named_in_the_timeout(sandbox, tmp_path):
     thread.join(30)
     assert caught.value.holder is not None and caught.value.holder.startswith(socket.gethostname())
     assert f"held by {caught.value.holder}" in str(caught.value)
+
+
+def test_a_symlink_at_the_lock_path_is_refused_and_nothing_is_spent(sandbox, tmp_path):
+    store, _ = expired_store(sandbox)
+    refresher = make_refresher(sandbox, store, tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "locks").mkdir(mode=0o700)
+    refresher._lock_path.symlink_to(victim)
+    with pytest.raises(LockitConfigError) as caught:
+        refresher.get_record()
+    assert caught.value.field == "state_dir" and "symbolic link" in str(caught.value)
+    assert victim.read_text() == "keep me" and refresh_requests(sandbox) == 0
+
+
+def test_an_impossible_state_dir_names_the_extra(sandbox, tmp_path):
+    store, _ = expired_store(sandbox)
+    (tmp_path / "file").write_text("")
+    refresher = make_refresher(sandbox, store, tmp_path, lock_dir=tmp_path / "file" / "locks")
+    with pytest.raises(LockitConfigError) as caught:
+        refresher.get_record()
+    assert caught.value.field == "state_dir" and "state_dir" in str(caught.value)
+    assert refresh_requests(sandbox) == 0
