@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo demo-ui test test-under-load test-services test-distributed lint bench clean
+.PHONY: setup demo demo-ui test test-under-load test-services test-distributed lint bench chaos clean
 
 setup: $(STAMP)
 
@@ -87,7 +87,13 @@ test-compat: $(STAMP)
 	PYTHON=$(PYTHON) $(BIN)/python .ci/compat.py
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/chaos_refresh.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Kill test (several minutes): SIGKILL refreshes at random points, provider vs naive requests-oauthlib,
+# lockouts side by side per refresh policy. `make test` runs it at a small count (tests/hardening).
+CHAOS_ITERATIONS ?= 100
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos_refresh.py --iterations $(CHAOS_ITERATIONS)
 
 clean:
 	rm -rf $(VENV) .venv-compat .mypy_cache .pytest_cache .ruff_cache build dist docs/_build *.egg-info

@@ -114,7 +114,9 @@ class RescueJournal:
             path = self.path_for(key)
             if not _is_plain_file_or_absent(path):
                 self._set_aside(path, "is not a plain file")
-            write_private_file(path, json.dumps(entry).encode("utf-8"))
+            # Visible to the next process before the fsyncs: a kill in the next milliseconds must not
+            # lose the only copy of a rotated refresh token.
+            write_private_file(path, json.dumps(entry).encode("utf-8"), visible_first=True)
         except (LockitConfigError, JournalError) as error:
             raise PermissionError(str(error)) from None
         return path
