@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,9 +12,11 @@ import pytest
 import requests
 
 from tests.airflow_env import AIRFLOW_BIN
+from tests.support.connections import free_port
+from tests.support.waiting import wait_for
 
 
-def run_airflow(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_airflow(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([AIRFLOW_BIN, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -40,15 +41,9 @@ def test_lockit_cli_group_is_registered() -> None:
         assert command in result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api_server(airflow_db: object) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AIRFLOW__API__PORT": str(port), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     proc = subprocess.Popen(
         [AIRFLOW_BIN, "api-server", "--port", str(port), "--host", "127.0.0.1"],
@@ -57,18 +52,16 @@ def api_server(airflow_db: object) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert proc.poll() is None, "airflow api-server exited during start-up"
+        try:
+            return requests.get(f"{base}/api/v2/version", timeout=30).ok
+        except requests.RequestException:
+            return False
+
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/api/v2/version", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, "airflow api-server exited during start-up"
-            time.sleep(0.5)
-        else:
-            pytest.fail("airflow api-server did not answer within 120 s")
+        wait_for(answers, "airflow api-server to answer", interval=0.5)
         yield base
     finally:
         proc.terminate()
@@ -79,7 +72,7 @@ def api_server(airflow_db: object) -> Iterator[str]:
 
 
 def test_ui_hook_meta_renders_the_lockit_form(api_server: str) -> None:
-    meta = requests.get(f"{api_server}/ui/connections/hook_meta", timeout=30).json()
+    meta = requests.get(f"{api_server}/ui/connections/hook_meta", timeout=120).json()
     (lockit,) = [m for m in meta if m["connection_type"] == "lockit"]
     assert lockit["hook_class_name"] == "lockit_provider.hooks.lockit.LockitHook"
     fields = lockit["standard_fields"]
@@ -110,7 +103,7 @@ def _ui_test(api_server: str, sandbox, extra: dict) -> dict:
         "password": "lockit-secret",
         "extra": json.dumps(extra),
     }
-    response = requests.post(f"{api_server}/api/v2/connections/test", json=body, timeout=60)
+    response = requests.post(f"{api_server}/api/v2/connections/test", json=body, timeout=120)
     response.raise_for_status()
     return dict(response.json())
 
@@ -121,7 +114,7 @@ def test_ui_test_button_calls_the_api_and_never_refreshes(api_server, sandbox_fa
     extra = {k: tokens[k] for k in ("access_token", "refresh_token")} | {"expires_at": int(time.time()) + 600}
 
     def token_variables() -> set[str]:
-        variables = requests.get(f"{api_server}/api/v2/variables", params={"limit": 1000}, timeout=30).json()
+        variables = requests.get(f"{api_server}/api/v2/variables", params={"limit": 1000}, timeout=120).json()
         return {v["key"] for v in variables["variables"] if v["key"].startswith("lockit_token__")}
 
     before = token_variables()

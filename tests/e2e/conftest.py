@@ -1,16 +1,65 @@
-"""Fixtures shared by the end-to-end modules."""
+"""Fixtures shared by the end-to-end modules: sandbox processes and one Airflow for the session.
+
+Starting ``airflow standalone`` costs a minute or more on a busy machine, so every module whose set-up
+it can hold uses one stack and adds its DAG files to it: deferral on for every operator,
+``lockit_default`` on the default sandbox, ``lockit_lifecycle`` on a sandbox that rotates refresh
+tokens, revokes on reuse and issues short-lived access tokens. Modules that need another set-up (a
+connection in the metadata DB, say) start their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.e2e import lifecycle_trigger
 from tests.e2e.sandbox_process import SandboxProcess
+from tests.e2e.stack import AirflowStack
+from tests.support.connections import connection_json
+
+REPO = Path(__file__).resolve().parents[2]
+# The first test to use the shared stack also pays for starting it; under load that alone takes minutes.
+E2E_TIMEOUT = 900
 
 
-@pytest.fixture(scope="module")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give end-to-end tests that set no timeout of their own a generous one (only a hang meets it)."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+
+
+@pytest.fixture(scope="session")
 def sandbox_process() -> Iterator[SandboxProcess]:
-    """Run the sandbox as its own process (default flags) for one test module."""
+    """Run the sandbox as its own process (default flags) for the whole session."""
     with SandboxProcess() as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def lifecycle_sandbox() -> Iterator[SandboxProcess]:
+    """Run a sandbox that rotates refresh tokens, revokes a grant on reuse, and expires tokens fast."""
+    flags = ("--refresh-policy", "rotate-revoke", "--expires-in", str(lifecycle_trigger.EXPIRES_IN))
+    with SandboxProcess(*flags) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox_process: SandboxProcess,
+    lifecycle_sandbox: SandboxProcess,
+) -> Iterator[AirflowStack]:
+    """Run one ``airflow standalone`` with deferral on and both lockit connections from the environment."""
+    home = tmp_path_factory.mktemp("e2e-airflow")
+    lifecycle = connection_json(lifecycle_sandbox.url, lifecycle_sandbox.issue_tokens())
+    env = {
+        "AIRFLOW_CONN_LOCKIT_DEFAULT": connection_json(sandbox_process.url, sandbox_process.issue_tokens()),
+        f"AIRFLOW_CONN_{lifecycle_trigger.CONN_ID.upper()}": lifecycle,
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+        "PYTHONPATH": str(REPO),  # DAG files of the tests import tests.e2e modules
+    }
+    with AirflowStack(home, home / "dags", env) as stack:
+        yield stack

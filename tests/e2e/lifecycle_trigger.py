@@ -17,6 +17,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from lockit_provider.hooks.lockit import LockitHook
 
+CONN_ID = "lockit_lifecycle"  # the session stack points it at a sandbox that rotates and revokes
+EXPIRES_IN = 8  # seconds an access token of that sandbox lives
+
 
 class HammerTrigger(BaseTrigger):
     """Call ``GET /projects`` repeatedly for ``duration`` seconds from the triggerer."""

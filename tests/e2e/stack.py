@@ -199,6 +199,11 @@ class AirflowStack:
         ti = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
         return ti["state"]
 
+    def dag_logs(self, dag_id: str) -> str:
+        """Return the text of every task and trigger log of ``dag_id``."""
+        paths = sorted((self.home / "logs" / f"dag_id={dag_id}").rglob("*"))
+        return "\n".join(path.read_text(errors="replace") for path in paths if path.is_file())
+
     def _get_ok(self, path: str) -> bool:
         try:
             return requests.get(f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT).ok

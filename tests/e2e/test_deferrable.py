@@ -7,14 +7,12 @@ logs are checked.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from lockit_provider.sandbox import data
 from tests.e2e.sandbox_process import SandboxProcess
-from tests.e2e.stack import AirflowStack
-from tests.e2e.test_example_dags import deferrals, running_stack, task_logs
+from tests.e2e.stack import AirflowStack, deferrals, task_logs
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +41,7 @@ DAG_FILE = textwrap.dedent(
         # A reschedule shorter than the scheduler's round trip races in Airflow itself ("finished with
         # state success, but the task instance's state attribute is queued"): 15 s keeps clear of it.
         LockitClipsMatchedSensor(
-            task_id="rescheduled", clips=["{LATE_CLIP}"], deferrable=False, mode="reschedule", timeout=120,
+            task_id="rescheduled", clips=["{LATE_CLIP}"], deferrable=False, mode="reschedule", timeout=600,
             poke_interval=15, **CLIPS,
         )
         LockitSensor(
@@ -57,23 +55,22 @@ DAG_FILE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def finished(
-    tmp_path_factory: pytest.TempPathFactory, sandbox_process: SandboxProcess
-) -> Iterator[AirflowStack]:
-    """Run the DAG once (it fails: some cases must) and hand over the stack to inspect."""
-    home = tmp_path_factory.mktemp("e2e-deferral")
-    with running_stack(home, sandbox_process, {f"{DAG_ID}.py": DAG_FILE}) as stack:
-        fault = {"target": "api", "status": 429, "headers": {"Retry-After": "2"}, "path": RATE_LIMITED}
-        sandbox_process.control("POST", "faults", json=fault)
-        payload = {
-            "project": data.SERIES_ID,
-            "day": data.SERIES_DAY_IDS[0],
-            "clips": [LATE_CLIP],
-            "after": 12,
-        }
-        sandbox_process.control("POST", "clips", json=payload)
-        assert stack.run_dag(DAG_ID, timeout=240) == "failed"
-        yield stack
+def finished(airflow_stack: AirflowStack, sandbox_process: SandboxProcess) -> AirflowStack:
+    """Run the DAG once (it fails: some cases must) in the session's Airflow and hand it over to inspect."""
+    stack = airflow_stack
+    stack.add_dags({f"{DAG_ID}.py": DAG_FILE})
+    fault = {"target": "api", "status": 429, "headers": {"Retry-After": "2"}, "path": RATE_LIMITED}
+    sandbox_process.control("POST", "faults", json=fault)
+    run_id = stack.trigger_dag(DAG_ID)
+    # The late clip is synced only once the sensor has poked and been rescheduled: an event, not a time
+    # (a task that starts late on a busy machine would otherwise find the clip at its first poke).
+    stack.wait_until(
+        lambda: "Rescheduling task" in task_logs(stack, "rescheduled"), 600, "the sensor's first reschedule"
+    )
+    payload = {"project": data.SERIES_ID, "day": data.SERIES_DAY_IDS[0], "clips": [LATE_CLIP], "after": 0}
+    sandbox_process.control("POST", "clips", json=payload)
+    assert stack.wait_for_run(DAG_ID, run_id) == "failed"
+    return stack
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,8 @@ an ``AIRFLOW_CONN_*`` variable, and the sandbox runs as its own process with rot
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
 import socket
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +16,11 @@ import pytest
 import lockit_provider.example_dags
 from lockit_provider.sandbox import data
 from tests.e2e.sandbox_process import SandboxProcess
-from tests.e2e.stack import AirflowStack
+from tests.e2e.stack import AirflowStack, deferrals, task_logs
 
 EXAMPLE_DAGS = Path(lockit_provider.example_dags.__file__).parent
 DAY_1 = data.SERIES_DAY_IDS[0]
 LATE_CLIPS = ["C007_C001_0512XY.R3D", "C007_C002_0512XY.R3D"]
-
-
-def lockit_connection(sandbox: SandboxProcess) -> str:
-    """Return ``AIRFLOW_CONN_LOCKIT_DEFAULT`` for the sandbox, with freshly issued tokens."""
-    tokens = sandbox.issue_tokens()
-    extra = {
-        "access_token": tokens["access_token"],
-        "refresh_token": tokens["refresh_token"],
-        "expires_at": int(time.time()) + tokens["expires_in"],
-    }
-    conn = {"conn_type": "lockit", "host": sandbox.url, "login": "lockit-client", "password": "lockit-secret"}
-    return json.dumps({**conn, "extra": extra})
-
-
-@contextlib.contextmanager
-def running_stack(home: Path, sandbox: SandboxProcess, dag_files: dict[str, str]) -> Iterator[AirflowStack]:
-    """Run ``airflow standalone`` with these DAG files, deferral on and the sandbox connection."""
-    dags = home / "dags"
-    dags.mkdir(parents=True)
-    for name, text in dag_files.items():
-        (dags / name).write_text(text)
-    env = {
-        "AIRFLOW_CONN_LOCKIT_DEFAULT": lockit_connection(sandbox),
-        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
-    }
-    airflow = AirflowStack(home, dags, env)
-    try:
-        yield airflow.start()
-    finally:
-        airflow.stop()
 
 
 def example_dag_files() -> dict[str, str]:
@@ -63,12 +29,10 @@ def example_dag_files() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, sandbox_process: SandboxProcess
-) -> Iterator[AirflowStack]:
-    home = tmp_path_factory.mktemp("e2e-examples")
-    with running_stack(home, sandbox_process, example_dag_files()) as airflow:
-        yield airflow
+def stack(airflow_stack: AirflowStack) -> AirflowStack:
+    """Return the session's Airflow (deferral on) with the example DAGs added."""
+    airflow_stack.add_dags(example_dag_files())
+    return airflow_stack
 
 
 def xcoms(stack: AirflowStack, dag_id: str, task_id: str) -> list[Any]:
@@ -77,18 +41,6 @@ def xcoms(stack: AirflowStack, dag_id: str, task_id: str) -> list[Any]:
     path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
     tis = [ti for ti in stack.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
     return [stack.api("GET", path, params={"map_index": ti["map_index"]})["value"] for ti in tis]
-
-
-def task_logs(stack: AirflowStack, task_id: str, pattern: str = "attempt=*.log") -> str:
-    """Return the text of a task's logs in the stack (``*.trigger.*`` for what its triggers logged)."""
-    paths = sorted((stack.home / "logs").rglob(f"task_id={task_id}/**/{pattern}"))
-    paths += sorted((stack.home / "logs").rglob(f"task_id={task_id}/{pattern}"))
-    return "\n".join(path.read_text(errors="replace") for path in dict.fromkeys(paths))
-
-
-def deferrals(stack: AirflowStack, task_id: str) -> int:
-    """Count how often a task of the stack deferred, from the task logs."""
-    return task_logs(stack, task_id).count("Pausing task as DEFERRED")
 
 
 def test_example_dags_import_cleanly_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
