@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from lockit_provider.cli.errors import CliError
+from lockit_provider.cli.transport import require_secure_transport
 from lockit_provider.exceptions import (
     LockitConfigError,
     LockitTokenEndpointError,
@@ -272,3 +274,19 @@ def issued_record_offline():
 
 def test_the_response_cap_is_64_kib():
     assert MAX_TOKEN_RESPONSE_BYTES == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/t", "http://[::1]:9/t", "http://localhost/t", "https://x.example/t"]
+)
+def test_the_cli_accepts_https_and_loopback_http(url):
+    require_secure_transport(url)
+
+
+def test_the_cli_refuses_plain_http_elsewhere_naming_the_fix():
+    with pytest.raises(CliError) as caught:
+        require_secure_transport("https://ok.example/t", "http://api.lockitnetwork.com/oauth/access-token")
+    assert str(caught.value) == (
+        "the endpoint on 'api.lockitnetwork.com' is plain http: serve it over https (with the connection "
+        "extra 'ca_bundle' for a private CA); plain http is accepted only for 127.0.0.1, ::1 and localhost"
+    )
