@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import socket
 import time
 from email.utils import formatdate
 
 import pytest
+import requests
 
 from lockit_provider.exceptions import LockitApiError, LockitConfigError
 from lockit_provider.hooks.lockit import LockitHook
@@ -82,21 +84,29 @@ def test_one_session_and_one_connection_read_per_hook(monkeypatch, hook):
     assert reads == ["lockit_default"]
 
 
+def record_waits(hook: LockitHook) -> list[float]:
+    """Make ``hook`` note the waits it chooses between attempts instead of sleeping them."""
+    waits: list[float] = []
+    hook._sleep = waits.append  # type: ignore[method-assign]
+    return waits
+
+
 @pytest.mark.parametrize(("status", "retry_after"), [(429, "1"), (503, "1")])
 def test_retry_after_in_seconds_is_honoured(sandbox, hook, status, retry_after):
     sandbox.add_fault("api", status=status, headers={"Retry-After": retry_after})
-    started = time.monotonic()
+    waits = record_waits(hook)
     assert hook.get_projects()
-    waited = time.monotonic() - started
-    assert 1.0 <= waited < 2.0
+    assert len(waits) == 1
+    assert 1.0 <= waits[0] <= 1.1  # the server's second plus at most a tenth of it as jitter
     assert api_count(sandbox, str(status)) == 1
 
 
 def test_retry_after_as_http_date_is_honoured(sandbox, hook):
-    sandbox.add_fault("api", status=503, headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)})
-    started = time.monotonic()
+    sandbox.add_fault("api", status=503, headers={"Retry-After": formatdate(time.time() + 30, usegmt=True)})
+    waits = record_waits(hook)
     assert hook.get_projects()
-    assert 0.9 <= time.monotonic() - started < 3.0
+    assert len(waits) == 1
+    assert 25 <= waits[0] <= 32.5  # HTTP dates have whole seconds; the request took some of the 30
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])
@@ -155,11 +165,11 @@ def test_retries_are_capped(sandbox, hook):
 def test_a_retry_after_beyond_the_deadline_fails_at_once(sandbox, monkeypatch, tmp_path):
     use_sandbox(monkeypatch, sandbox, tmp_path, retry_deadline=5)
     hook = LockitHook()
-    sandbox.add_fault("api", status=429, headers={"Retry-After": "3600"})
-    started = time.monotonic()
+    waits = record_waits(hook)
+    sandbox.add_fault("api", status=429, headers={"Retry-After": "1000000000"})
     with pytest.raises(LockitApiError) as info:
         hook.get_projects()
-    assert time.monotonic() - started < 1
+    assert waits == []  # it did not wait at all, let alone for decades
     assert info.value.status == 429
     assert "retry deadline of 5 s" in str(info.value)
 
@@ -185,10 +195,10 @@ def test_read_timeout_comes_from_the_connection_and_is_retried(sandbox, monkeypa
     use_sandbox(monkeypatch, sandbox, tmp_path, read_timeout=0.3, connect_timeout=2)
     hook = LockitHook(retry_policy=QUICK)
     assert hook.http_options.timeouts == (2.0, 0.3)
-    sandbox.add_fault("api", delay=1.0)
-    started = time.monotonic()
+    sandbox.add_fault("api", delay=5.0)  # far longer than the read timeout
+    waits = record_waits(hook)
     assert hook.get_projects()
-    assert time.monotonic() - started < 1.0
+    assert len(waits) == 1  # one attempt timed out and was retried
 
 
 def test_default_timeouts(hook):
@@ -241,3 +251,51 @@ def test_refresh_token_early_refreshes_only_inside_the_window(sandbox, hook):
     assert summary["generation"] == 1
     assert sandbox.stats()["token_requests"]["refresh_token"] == 1
     assert hook.get_projects()
+
+
+def test_each_call_logs_one_line_without_the_token(sandbox, hook, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    sandbox.add_fault("api", status=503, headers={"Retry-After": "0"})
+    record_waits(hook)
+    hook.request("GET", "/projects", log_response=True)
+    printed = capsys.readouterr().out + "\n".join(r.getMessage() for r in caplog.records)
+    lines = [line for line in printed.splitlines() if "LockitNetwork GET /projects: HTTP 200" in line]
+    assert len(lines) == 1
+    assert re.search(r"HTTP 200, \d+ bytes in \d+ ms, 1 retries", lines[0])
+    assert "Northern Lights" in printed  # log_response shows the body
+    for issued in issued_tokens(sandbox):
+        assert issued not in printed
+
+
+def test_a_token_already_replaced_is_resent_without_a_refresh(sandbox, hook):
+    hook.get_projects()
+    old = hook.refresher.cached_token()
+    sandbox.expire_access_tokens()
+    new = hook.refresher.refresh(force=True).access_token  # a sibling refreshed meanwhile
+    assert sandbox.stats()["token_requests"]["refresh_token"] == 1
+    request = requests.Request("GET", hook.url_for("/projects")).prepare()
+    request = hook.get_conn().auth(request)  # type: ignore[misc]
+    request.headers["Authorization"] = f"Bearer {old}"  # sent before the sibling's refresh landed
+    request._lockit_token = old  # type: ignore[attr-defined]
+    response = hook.get_conn().send(request)
+    assert response.status_code == 200
+    assert response.request.headers["Authorization"] == f"Bearer {new}"
+    assert api_count(sandbox, "401") == 1
+    assert sandbox.stats()["token_requests"]["refresh_token"] == 1  # no second refresh
+
+
+def test_a_tls_failure_is_a_config_error_naming_host_and_ca_bundle(sandbox_factory, monkeypatch, tmp_path):
+    tls_sandbox = sandbox_factory(auto_approve=True, tls=True)
+    use_sandbox(monkeypatch, tls_sandbox, tmp_path)
+    hook = LockitHook(retry_policy=QUICK)
+    waits = record_waits(hook)
+    with pytest.raises(LockitConfigError) as info:
+        hook.get_projects()
+    assert info.value.field == "ca_bundle"
+    message = str(info.value)
+    assert tls_sandbox.url.split("://")[1] in message
+    assert "certificate" in message
+    assert "'ca_bundle'" in message
+    assert waits == []  # never retried as transient
+    use_sandbox(monkeypatch, tls_sandbox, tmp_path, ca_bundle=tls_sandbox.ca_cert_path)
+    assert LockitHook(retry_policy=QUICK).get_projects()

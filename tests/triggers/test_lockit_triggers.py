@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,15 +31,26 @@ def _sandbox_connection(monkeypatch, sandbox, tmp_path):
     use_sandbox(monkeypatch, sandbox, tmp_path, max_retries=1)
 
 
-def first_event(trigger: LockitTrigger, timeout: float = 20) -> dict[str, Any]:
-    """Run the trigger until its first event, as the triggerer would, and return the payload."""
+def first_event(trigger: LockitTrigger, timeout: float = 120) -> dict[str, Any]:
+    """Run the trigger until its first event, as the triggerer would, and return the payload.
 
-    async def main() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AssertionError("the trigger ended without an event")
+    The timeout only keeps a broken trigger from hanging the suite.
+    """
+    return asyncio.run(asyncio.wait_for(next_event(trigger), timeout))
 
-    return asyncio.run(asyncio.wait_for(main(), timeout))
+
+async def next_event(trigger: LockitTrigger) -> dict[str, Any]:
+    """Return the payload of the trigger's first event."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+async def until(condition: Callable[[], bool], *, timeout: float = 120) -> None:
+    """Wait (on the loop) until ``condition()`` holds; the timeout only keeps a broken test from hanging."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
 
 
 def rebuilt(trigger: LockitTrigger) -> LockitTrigger:
@@ -121,23 +133,27 @@ def test_a_dead_grant_becomes_a_reauthorization_error(sandbox, monkeypatch, tmp_
 
 def test_clips_trigger_polls_until_every_clip_matches(sandbox):
     late = ["C001_C001_LATE.R3D", "C001_C002_LATE.R3D"]
-    sandbox.add_clips(data.SERIES_ID, DAY_1, late, after=2.0)  # long enough for 3 polls on a loaded machine
     clips = ["A001_C001_0512AB.R3D", *late]
     trigger = LockitClipsMatchedTrigger(
         lockit_conn_id="lockit_default",
         project_id=data.SERIES_ID,
         day_id=DAY_1,
         clips=clips,
-        poke_interval=0.2,
+        poke_interval=0.05,
     )
-    started = time.monotonic()
-    event = first_event(rebuilt(trigger))
-    assert time.monotonic() - started >= 2.0
-    assert event == {
+
+    async def main() -> dict[str, Any]:
+        waiting = asyncio.create_task(next_event(rebuilt(trigger)))
+        await until(lambda: api_count(sandbox, "200") >= 2)  # it polled twice and found clips missing
+        assert not waiting.done()
+        sandbox.add_clips(data.SERIES_ID, DAY_1, late)  # the takes arrive now
+        return await waiting
+
+    assert asyncio.run(main()) == {
         "status": "success",
         "xcom_value": {"project_id": data.SERIES_ID, "day_id": DAY_1, "clips": clips},
     }
-    assert api_count(sandbox, "200") >= 3  # it polled more than once
+    assert api_count(sandbox, "200") >= 3  # and polled again to see them
 
 
 def test_polling_rides_out_transient_failures(sandbox):
@@ -186,6 +202,12 @@ def test_sensor_trigger_keeps_polling_while_the_check_says_no(sandbox):
         poke_interval=0.05,
         check="lockit_provider.triggers.checks.non_empty",
     )
-    with pytest.raises(TimeoutError):
-        first_event(trigger, timeout=3.0)  # about 50 polls when idle; at least 5 on a loaded machine
-    assert api_count(sandbox, "200") >= 5
+
+    async def main() -> bool:
+        waiting = asyncio.create_task(next_event(trigger))
+        await until(lambda: api_count(sandbox, "200") >= 5)  # five polls, each answered "not yet"
+        still_waiting = not waiting.done()
+        waiting.cancel()
+        return still_waiting
+
+    assert asyncio.run(main())
