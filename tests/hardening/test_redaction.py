@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from lockit_provider.redaction import RedactingFilter, excerpt, redact
+from lockit_provider.redaction import RedactingFilter, excerpt, printable, redact, scrub
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,32 @@ def test_library_log_records_are_redacted():
     )
     assert RedactingFilter().filter(record)
     assert record.getMessage() == 'HTTP Request: GET /p?token=[redacted] "200"'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "client_secret=s3cr3t&grant_type=refresh_token",
+            "client_secret=[redacted]&grant_type=refresh_token",
+        ),
+        ('{"password": "hunter2"}', '{"password": "[redacted]"}'),
+        ("Authorization: Basic bG9ja2l0OnNlY3JldA==", "Authorization: Basic [redacted]"),
+        ("token 7fJq2LmN9xQ4vR8tW1yZ3aB5 expired", "token [redacted] expired"),  # random-looking run
+        ("unsupported_grant_type for api.lockitnetwork.com/oauth/access-token", None),  # codes, hosts, paths
+        ("clip 550e8400e29b41d4a716446655440000 missing", None),  # lowercase hex ids stay readable
+    ],
+)
+def test_one_set_of_rules_for_secrets_and_token_like_runs(text, expected):
+    assert redact(text) == (text if expected is None else expected)
+
+
+def test_excerpts_are_printable_single_lines():
+    hostile = "a\x1b[2Jb\x1b]0;title\x07c\u202ed\u200be\x00f\r\nINFO forged\x9b1mg"
+    assert excerpt(hostile) == "abcdef INFO forgedg"
+    assert printable("tab\tand\u2028line") == "tab and line"
+
+
+def test_scrub_returns_none_for_nothing_and_redacts_known_secrets():
+    assert scrub(None) is None and scrub("  \x1b[0m ") is None
+    assert scrub("bad grant plainsecretvalue", ["plainsecretvalue"]) == "bad grant [redacted]"
