@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import dataclasses
 import multiprocessing
-import os
 import subprocess
 import sys
 import tempfile
