@@ -29,7 +29,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 HOSTS = ("host-a", "host-b")
 PROCESSES_PER_HOST = 4
-REFRESH_SECONDS = 3.0
+REFRESH_SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
