@@ -64,6 +64,8 @@ class AirflowComponents:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            # A task's first Execution API calls can outlast the 5 s default on a busy machine.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             **env,
         }
         self.log_dir = home / "component-logs"
