@@ -56,6 +56,9 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            # A task's first Execution API calls can take longer than the 5 s default on a busy machine;
+            # the task then dies before it runs ("finished with state failed ... state attribute is queued").
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "LOCKIT_STATE_DIR": str(home / "lockit"),
             **(env or {}),
         }

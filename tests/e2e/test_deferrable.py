@@ -23,6 +23,8 @@ RATE_LIMITED = f"/projects/{data.FILM_ID}/episodes"
 DAG_FILE = textwrap.dedent(
     f'''
     """Deferral cases for tests/e2e/test_deferrable.py."""
+    from datetime import timedelta
+
     from airflow.sdk import dag
 
     from lockit_provider.operators.lockit import LockitOperator
@@ -30,11 +32,18 @@ DAG_FILE = textwrap.dedent(
 
     CLIPS = dict(project="Northern Lights", shooting_day="2026-05-12")
     NEVER = dict(clips=["NEVER_C001.R3D"], timeout=10, poke_interval=5, **CLIPS)
+    RETRIES = dict(retries=3, retry_delay=timedelta(minutes=5))
+    NO_PROJECT = dict(project="No Such Project", shooting_day="2026-05-12", clips=["A.R3D"], **RETRIES)
 
 
     @dag(schedule=None, catchup=False)
     def {DAG_ID}():
-        LockitOperator(task_id="forbidden_call", endpoint="/projects/{data.NON_PREMIUM_ID}/projectdays")
+        # Errors retrying cannot fix fail at once, whatever retries says (a 403, an unknown project).
+        LockitOperator(
+            task_id="forbidden_call", endpoint="/projects/{data.NON_PREMIUM_ID}/projectdays", **RETRIES
+        )
+        LockitClipsMatchedSensor(task_id="unknown_project", **NO_PROJECT)
+        LockitClipsMatchedSensor(task_id="unknown_project_soft", soft_fail=True, **NO_PROJECT)
         LockitOperator(task_id="rate_limited_call", endpoint="{RATE_LIMITED}")
         LockitClipsMatchedSensor(task_id="never_synced", **NEVER)
         LockitClipsMatchedSensor(task_id="never_synced_soft", soft_fail=True, **NEVER)
@@ -87,6 +96,18 @@ def test_an_api_error_in_the_trigger_fails_the_task_clearly(
     assert "LockitApiError" in log
     assert "The trigger failed: LockitNetwork API GET" in log
     assert "failed with HTTP 403" in log
+
+
+def test_errors_retrying_cannot_fix_fail_at_once_despite_retries(
+    finished: AirflowStack, states: dict[str, str]
+) -> None:
+    tries = {ti["task_id"]: ti["try_number"] for ti in finished.task_instances(DAG_ID, finished.last_run_id)}
+    assert (states["forbidden_call"], tries["forbidden_call"]) == ("failed", 1)
+    assert (states["unknown_project"], tries["unknown_project"]) == ("failed", 1)
+    assert states["unknown_project_soft"] == "skipped"
+    log = task_logs(finished, "unknown_project")
+    assert "AirflowFailException" in log
+    assert "LockitConfigError: Project 'No Such Project' is not a project you can see" in log
 
 
 def test_the_trigger_honours_retry_after(finished: AirflowStack, states: dict[str, str]) -> None:
