@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,10 +86,14 @@ def deployment(
         queue=broker["queue"],
     )
     try:
+        started = time.monotonic()
         stack.start()
+        print(f"\ndistributed deployment up in {time.monotonic() - started:.0f} s", flush=True)
         yield stack
     finally:
+        stopping = time.monotonic()
         stack.stop()
+        print(f"\ndistributed deployment stopped in {time.monotonic() - stopping:.0f} s")
         if request.session.testsfailed:
             print(f"\nlogs of the distributed deployment kept in {home}")
         else:

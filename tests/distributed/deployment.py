@@ -11,16 +11,19 @@ harness of the e2e tier; only starting and stopping differ.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import re
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from tests.distributed.processes import Component, as_host
-from tests.e2e.stack import BIN_DIR, AirflowStack, free_port
+from tests.e2e.stack import BIN_DIR, AirflowStack
+from tests.support.connections import free_port
+from tests.support.waiting import wait_for
 
 AIRFLOW = str(BIN_DIR / "airflow")
 WORKER_CONCURRENCY = 10
@@ -109,16 +112,18 @@ class CeleryDeployment(AirflowStack):
             log_path=log,
         )
 
-    def restart_triggerer(self, timeout: float = 180) -> None:
-        """Stop the triggerer and start a fresh one, so no process keeps a record from an earlier run."""
+    def restart_triggerer(self) -> None:
+        """Stop the triggerer and start a fresh one, so no process keeps a record from an earlier run.
+
+        It starts in the background: :meth:`wait_for_triggerer` waits for it.
+        """
         self.components["triggerer"].stop()
         self.start_triggerer()
-        self.wait_for_triggerer(timeout)
 
-    def wait_for_triggerer(self, timeout: float) -> None:
-        """Wait until the current triggerer process has started its trigger runner."""
+    def wait_for_triggerer(self, timeout: float = 180) -> None:
+        """Wait until the current triggerer process has started its job."""
         triggerer = self.components["triggerer"]
-        self.wait_for_log(triggerer, re.compile(r"[Tt]riggerer|trigger runner"), timeout, "the triggerer")
+        self.wait_for_log(triggerer, re.compile(r"Starting the triggerer"), timeout, "the triggerer")
 
     def _start_worker(self, index: int, host: str) -> None:
         name = f"worker-{index}"
@@ -143,23 +148,25 @@ class CeleryDeployment(AirflowStack):
         self.components[name] = Component(name, argv, {**self.env, **(env or {})}, log).start()
 
     def stop(self) -> None:
-        """Stop every component this deployment started (workers first, the API server last)."""
-        for name in reversed(list(self.components)):
-            self.components[name].stop()
+        """Stop every component this deployment started: all are told at once, then each is awaited."""
+        components = list(self.components.values())
+        for component in components:
+            component.terminate()
+        for component in components:
+            component.stop()
 
     # --- waiting on events ------------------------------------------------------------------------
 
     def wait_until(self, condition: Callable[[], Any], timeout: float, what: str) -> None:
         """Poll ``condition`` every second; fail at once if a component died, with log tails on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def met() -> object:
             dead = [c for c in self.components.values() if c.proc is not None and not c.running]
             if dead:
                 raise AssertionError(f"{dead[0].name} exited while waiting for {what}:\n{self._tail()}")
-            if condition():
-                return
-            time.sleep(1)
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n{self._tail()}")
+            return condition()
+
+        wait_for(met, what, timeout=timeout, interval=1, on_timeout=self._tail)
 
     def wait_for_log(self, component: Component, pattern: re.Pattern[str], timeout: float, what: str) -> None:
         """Wait until ``component`` has written a line that matches ``pattern``."""
@@ -203,10 +210,20 @@ class CeleryDeployment(AirflowStack):
             return ""
 
     def delete_variable(self, key: str) -> None:
-        """Delete a Variable if it exists."""
-        with contextlib.suppress(RuntimeError):
-            self.airflow("variables", "delete", key)
+        """Delete a Variable through the REST API if it exists."""
+        response = requests.delete(f"{self.base_url}/api/v2/variables/{key}", timeout=60)
+        if response.status_code != 404:
+            response.raise_for_status()
 
-    def import_connections(self, path: Path) -> None:
-        """Create or replace the connections of a JSON file (a file: no secret on a command line)."""
-        self.airflow("connections", "import", "--overwrite", str(path))
+    def put_connection(self, conn_id: str, fields: Mapping[str, Any]) -> None:
+        """Create or replace a connection through the REST API, as the UI's form does.
+
+        ``fields`` is the ``AIRFLOW_CONN_*`` JSON shape (``extra`` a dict). A failure's message names the
+        URL and status only, never the body (which carries secrets).
+        """
+        body = {key: value for key, value in fields.items() if key != "extra"}
+        body.update(connection_id=conn_id, extra=json.dumps(fields.get("extra") or {}))
+        response = requests.delete(f"{self.base_url}/api/v2/connections/{conn_id}", timeout=60)
+        if response.status_code != 404:
+            response.raise_for_status()
+        self.api("POST", "/api/v2/connections", json=body)

@@ -35,6 +35,11 @@ class Component:
         """Tell whether the process was started and has not exited."""
         return self.proc is not None and self.proc.poll() is None
 
+    def terminate(self) -> None:
+        """Send SIGTERM to the process group this component leads (if it still runs)."""
+        if self.running and self.proc is not None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+
     def stop(self, grace: float = 20) -> None:
         """Stop the process group this component leads: SIGTERM, then SIGKILL after ``grace`` seconds.
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,20 +44,16 @@ def write_connections(
     extras: Mapping[str, Any],
     others: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Authorize a new grant and store ``lockit_default`` (plus ``others``) in the metadata DB.
+    """Authorize a new grant and store ``lockit_default`` (plus ``others``) through the REST API.
 
     The live token Variable of an earlier run is deleted first, as on a freshly authorized deployment.
     """
     deployment.delete_variable(token_variable_name(CONN_ID))
+    for conn_id, fields in (others or {}).items():
+        deployment.put_connection(conn_id, fields)
     tokens = sandbox.issue_tokens()
     lockit = json.loads(connection_json(sandbox.url, tokens, redirect_uri=DEFAULT_REDIRECT_URI, **extras))
-    path = deployment.home / "connections.json"
-    path.write_text(json.dumps({CONN_ID: lockit, **(others or {})}))
-    path.chmod(0o600)
-    try:
-        deployment.import_connections(path)
-    finally:
-        path.unlink()
+    deployment.put_connection(CONN_ID, lockit)
 
 
 @dataclass
@@ -72,6 +70,7 @@ class RunResult:
     wall: float
     deferred: set[str] = field(default_factory=set)
     status: dict[str, Any] = field(default_factory=dict)
+    triggerer_blocked: list[float] = field(default_factory=list)
 
     @property
     def lock(self) -> str:
@@ -137,7 +136,9 @@ class RunResult:
             f"refreshes/windows {self.refreshes}/{self.windows} (run span {self.span:.0f} s), "
             f"invalid_grant {self.invalid_grant}, grant {'revoked' if self.grant['revoked'] else 'alive'}, "
             f"variable current {self.variable_holds_current}, wall {self.wall:.0f} s; "
-            f"lock: {self.lock}; refreshed by {', '.join(self.refreshed_by) or 'nobody'}"
+            f"lock: {self.lock}; refreshed by {', '.join(self.refreshed_by) or 'nobody'}; "
+            f"triggerer loop blocked > 0.2 s: {len(self.triggerer_blocked)} times"
+            f"{f' (max {max(self.triggerer_blocked):.2f} s)' if self.triggerer_blocked else ''}"
         )
 
 
@@ -155,6 +156,7 @@ def run_dag(
     Once every mapped task has finished, the sensors' clips are made to appear, so the sensors wait in
     the triggerer for the whole time the tasks run. ``on_poll`` sees the task instances every second.
     """
+    deployment.wait_for_triggerer()
     started = time.monotonic()
     run_id = deployment.trigger_dag(DAG_ID, {"duration": duration, "pause": 0.3})
     deferred: set[str] = set()
@@ -178,17 +180,26 @@ def run_dag(
     wall = time.monotonic() - started
     run = deployment.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
     span = (_when(run["end_date"]) - _when(run["start_date"])).total_seconds()
+    with ThreadPoolExecutor(2) as pool:
+        variable = pool.submit(deployment.variable, token_variable_name(CONN_ID))
+        status = pool.submit(lock_status, deployment)
     return RunResult(
         config=config,
         state=state["run"],
         run_id=run_id,
         instances=deployment.task_instances(DAG_ID, run_id),
         stats=sandbox.stats(),
-        variable=deployment.variable(token_variable_name(CONN_ID)),
+        variable=variable.result(),
         span=span,
         wall=wall,
         deferred=deferred,
-        status=lock_status(deployment),
+        status=status.result(),
+        triggerer_blocked=[
+            float(seconds)
+            for seconds in re.findall(
+                r"blocked for ([\d.]+) seconds", deployment.components["triggerer"].log_text()
+            )
+        ],
     )
 
 

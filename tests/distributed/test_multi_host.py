@@ -35,7 +35,7 @@ from tests.distributed.scenario import (
     write_connections,
 )
 from tests.e2e.sandbox_process import SandboxProcess
-from tests.e2e.stack import free_port
+from tests.support.connections import free_port
 from tests.support.leaks import assert_no_token_in
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(1200)]
