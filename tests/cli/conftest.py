@@ -28,12 +28,15 @@ def cli(airflow_db: object, token_leaks: TokenLeakScan) -> Iterator[LockitCli]:
 def start_sandbox(sandbox_factory: Callable[..., Sandbox], cli: LockitCli) -> Callable[..., Sandbox]:
     """Start sandboxes (auto-approving, redirect URI on a free loopback port unless told otherwise).
 
-    The ``cli`` fixture's leak scan covers every token they issue.
+    Authorization codes live an hour unless told otherwise: a test that runs several `airflow` commands
+    between the browser step and the exchange must not depend on how fast they start. The ``cli``
+    fixture's leak scan covers every token the sandboxes issue.
     """
 
     def start(**kwargs: Any) -> Sandbox:
         kwargs.setdefault("auto_approve", True)
         kwargs.setdefault("redirect_uri", f"http://127.0.0.1:{free_port()}/callback")
+        kwargs.setdefault("code_ttl", 3600)
         return sandbox_factory(**kwargs)
 
     return start

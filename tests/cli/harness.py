@@ -162,7 +162,8 @@ def redirect_location(url: str) -> str:
     return str(response.headers["Location"])
 
 
-def bootstrap_extras(sandbox: Sandbox, expires_at: int = 1_900_000_000) -> dict[str, Any]:
+def bootstrap_extras(sandbox: Sandbox) -> dict[str, Any]:
     """Return connection extras holding tokens of a separate grant (as an earlier authorize left them)."""
     tokens = sandbox.issue_tokens()
+    expires_at = int(time.time()) + int(tokens["expires_in"])
     return {key: tokens[key] for key in ("access_token", "refresh_token")} | {"expires_at": expires_at}

@@ -5,6 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """Return ``error`` and everything reachable through ``__cause__`` and ``__context__``."""
+    seen: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        pending += [link for link in (current.__cause__, current.__context__) if link is not None]
+    return seen
+
+
+def error_texts(error: BaseException) -> list[str]:
+    """Return every text an error shows along its chain: str, repr, args and attributes."""
+    texts: list[str] = []
+    for link in exception_chain(error):
+        texts += [str(link), repr(link), *(str(arg) for arg in link.args)]
+        texts += [str(value) for value in vars(link).values()]
+    return texts
+
+
 def leaked(texts: Iterable[str], tokens: Iterable[str]) -> list[str]:
     """Return the first characters of each token found in any text (safe to print)."""
     texts = list(texts)
@@ -37,9 +59,9 @@ class TokenLeakScan:
         return text
 
     def error(self, err: BaseException) -> str:
-        """Remember an error's message and repr for the scan; return the message."""
-        self.record(repr(err))
-        return self.record(str(err))
+        """Remember all an error shows, along its chain, for the scan; return its message."""
+        self.texts += error_texts(err)
+        return str(err)
 
     def check(self) -> None:
         """Fail if any token the test's sandboxes issued is in anything recorded."""
