@@ -176,7 +176,9 @@ class RescueJournal:
         here (once), and a later ``put`` fails with ``OSError`` that the caller reports.
         """
         try:
-            self._cipher()
+            # The first encryption also loads the cipher backend (about a millisecond): not after the
+            # answer, when every millisecond before the entry is written is a window for a lost token.
+            self._cipher().encrypt(b"warm-up")
         except (OSError, LockitConfigError, JournalError) as error:
             _warn_once(
                 f"key:{self.directory}",
