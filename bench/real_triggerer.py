@@ -1,0 +1,267 @@
+"""A real ``airflow triggerer`` picking up N deferred LockitSensors, side by side with N HttpSensors.
+
+Airflow 3.3 on SQLite in a private AIRFLOW_HOME: the scheduler, DAG processor and API server run N
+mapped ``LockitSensor`` task instances and N mapped ``HttpSensor`` ones (static bearer header), each
+poking its own path that the sandbox answers 404, until every one of them is deferred. Their triggers
+are on two trigger queues (``[triggerer] queues_enabled``). Then, with the scheduler and DAG processor
+stopped, ``airflow triggerer --queues lockit`` runs alone for a while, then ``--queues http``.
+
+For each it reports: the triggerer's peak RSS (supervisor + trigger runner), start-up until every
+trigger has polled twice (from the sandbox's request log, per path), the longest event-loop block
+seen by Airflow's own watchdog (its threshold lowered to log every block over ~20 ms), how many blocks
+would have been warned about at the default 0.2 s threshold, and any "deadlocked" heartbeat line.
+
+Run: ``.venv/bin/python bench/real_triggerer.py [--n 200] [--window 40]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lockit_provider.sandbox import data  # noqa: E402 - after the path set-up
+from tests.e2e.stack import BIN_DIR, AirflowStack  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from triggerer_scale import bench_connections  # noqa: E402 - a sibling script
+
+WATCHDOG_THRESHOLD = 0.12  # the watchdog sleeps 0.1 s: this logs every block over ~20 ms
+DEFAULT_THRESHOLD = 0.2  # Airflow's default: what a deployment would be warned about
+BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
+KEPT_LOGS = Path(tempfile.gettempdir()) / "lockit-real-triggerer-logs"  # the triggerers' logs, kept
+REQUEST_LINE = re.compile(r'"GET (/projects/[0-9a-f]+/scenes/([0-9a-f]+)) HTTP')
+
+DAG_FILE = """
+import os
+from airflow.sdk import DAG
+from airflow.providers.http.sensors.http import HttpSensor
+from lockit_provider.sensors.lockit import LockitSensor
+
+N = int(os.environ["BENCH_N"])
+PATH = "/projects/{series}/scenes/{{kind}}{{index:031x}}"
+
+with DAG("bench_lockit_sensors", schedule=None, max_active_tasks=2000):
+    LockitSensor.partial(
+        task_id="wait", lockit_conn_id="lockit_bench", poke_interval=1, pending_statuses=[404],
+        deferrable=True, queue="lockit", timeout=3600,
+    ).expand(endpoint=[PATH.format(kind="a", index=i) for i in range(N)])
+
+with DAG("bench_http_sensors", schedule=None, max_active_tasks=2000):
+    HttpSensor.partial(
+        task_id="wait", http_conn_id="http_bench", poke_interval=1, deferrable=True, queue="http",
+        timeout=3600,
+    ).expand(endpoint=[PATH.format(kind="b", index=i) for i in range(N)])
+"""
+
+
+class LoggedSandbox:
+    """The sandbox as a process that logs every request; counts requests per path as they arrive."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.polls: dict[str, list[float]] = collections.defaultdict(list)
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> LoggedSandbox:
+        """Start it and wait for its URL."""
+        command = [sys.executable, "-m", "lockit_provider.sandbox", "--port", "0", "--verbose"]
+        self._proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith("LOCKIT_SANDBOX_URL="):
+                self.url = line.strip().split("=", 1)[1]
+                break
+        threading.Thread(target=self._read_log, daemon=True).start()
+        return self
+
+    def _read_log(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for line in self._proc.stderr:
+            match = REQUEST_LINE.search(line)
+            if match:
+                self.polls[match.group(2)].append(time.monotonic())
+
+    def stop(self) -> None:
+        """Stop it."""
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+
+    def control(self, method: str, name: str, **kwargs: Any) -> Any:
+        """Call a ``/_sandbox/`` route."""
+        response = requests.request(method, f"{self.url}/_sandbox/{name}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+def connections(sandbox: LoggedSandbox) -> dict[str, str]:
+    """Return both connections as JSON (tokens just issued); they go into the metadata DB.
+
+    In the DB, not in ``AIRFLOW_CONN_*``: a triggerer then reads both through its Execution API, as in
+    most deployments, and both kinds pay for it alike.
+    """
+    conns = bench_connections(sandbox.url, sandbox.control("POST", "issue-tokens"))
+    return {conn_id: json.dumps(conn) for conn_id, conn in conns.items()}
+
+
+def stack_env(n: int) -> dict[str, str]:
+    """Return the settings of every Airflow process."""
+    return {
+        "BENCH_N": str(n),
+        "AIRFLOW__TRIGGERER__QUEUES_ENABLED": "True",
+        "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": str(WATCHDOG_THRESHOLD),
+        "AIRFLOW__TRIGGERER__CAPACITY": "5000",
+        "AIRFLOW__CORE__PARALLELISM": "24",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2000",
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+    }
+
+
+def start(stack: AirflowStack, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start one Airflow component in its own session, logging to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(BIN_DIR / "airflow"), *args],
+            env=stack.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a component and its children."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def deferred(stack: AirflowStack, dag_id: str, run_id: str) -> int:
+    """Return how many task instances of a run are deferred."""
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+    return int(stack.api("GET", path, params={"state": "deferred", "limit": 1})["total_entries"])
+
+
+def tree_rss_mb(proc: psutil.Process) -> float:
+    """Return the RSS of a process and its children in MB."""
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def measure_triggerer(
+    stack: AirflowStack, sandbox: LoggedSandbox, queue: str, prefix: str, n: int, window: float, log: Path
+) -> dict[str, Any]:
+    """Run ``airflow triggerer --queues queue`` for a while; return its figures."""
+    sandbox.polls.clear()
+    started = time.monotonic()
+    proc = start(stack, "triggerer", "--queues", queue, log=log)
+    ps = psutil.Process(proc.pid)
+    peak, polled_twice = 0.0, None
+    deadline = started + 600
+    while time.monotonic() < deadline:
+        peak = max(peak, tree_rss_mb(ps))
+        mine = [times for path, times in list(sandbox.polls.items()) if path.startswith(prefix)]
+        if polled_twice is None and len(mine) >= n and all(len(times) >= 2 for times in mine):
+            polled_twice = time.monotonic() - started
+            deadline = time.monotonic() + window
+        time.sleep(0.5)
+    stop(proc)
+    text = log.read_text(errors="replace")
+    KEPT_LOGS.mkdir(exist_ok=True)
+    (KEPT_LOGS / log.name).write_text(text)
+    blocks = [float(value) - 0.1 for value in BLOCKED.findall(text)]
+    return {
+        "queue": queue,
+        "peak_rss_mb": round(peak, 1),
+        "every_trigger_polled_twice_s": round(polled_twice, 1) if polled_twice is not None else None,
+        "triggers_polled": len([p for p in sandbox.polls if p.startswith(prefix)]),
+        "longest_block_s": round(max(blocks, default=0.0), 3),
+        "blocks_over_20ms": len(blocks),
+        "warnings_at_default_threshold": sum(1 for b in blocks if b + 0.1 > DEFAULT_THRESHOLD),
+        "deadlocked_lines": text.count("appears deadlocked"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--window", type=float, default=40.0, help="seconds of polling after start-up")
+    parser.add_argument("--keep", help="use (and keep) this AIRFLOW_HOME, logs included")
+    args = parser.parse_args()
+    sandbox = LoggedSandbox().start()
+    components: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="lockit-real-triggerer-") as tmp:
+        home = Path(args.keep) if args.keep else Path(tmp)
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        dags = home / "dags"
+        dags.mkdir()
+        (dags / "bench_sensors.py").write_text(DAG_FILE.format(series=data.SERIES_ID))
+        stack = AirflowStack(home, dags, env=stack_env(args.n))
+        try:
+            stack.airflow("db", "migrate", timeout=300)
+            for conn_id, conn_json in connections(sandbox).items():
+                stack.airflow("connections", "add", conn_id, "--conn-json", conn_json)
+            for component in ("api-server", "scheduler", "dag-processor"):
+                components.append(start(stack, component, log=home / f"{component}.log"))
+            stack.wait_until(lambda: stack._get_ok("/api/v2/version"), 180, "the API server")
+            runs = {dag: stack.trigger_dag(dag) for dag in ("bench_lockit_sensors", "bench_http_sensors")}
+            began = time.monotonic()
+            for dag, run in runs.items():
+                stack.wait_until(
+                    lambda d=dag, r=run: deferred(stack, d, r) >= args.n, 1800, f"{dag} to defer"
+                )
+            print(f"{2 * args.n} sensors deferred in {time.monotonic() - began:.0f} s", flush=True)
+            for proc in components[1:]:  # the API server stays: the triggerer reads connections through it
+                stop(proc)
+            results = [
+                measure_triggerer(stack, sandbox, q, p, args.n, args.window, home / f"triggerer-{q}.log")
+                for q, p in (("lockit", "a"), ("http", "b"))
+            ]
+        finally:
+            for proc in components:
+                stop(proc)
+            sandbox.stop()
+    print(f"\nN = {args.n} deferred sensors per kind, one real `airflow triggerer` each")
+    print("| | LockitSensor | HttpSensor |\n|---|---|---|")
+    lockit, http = results
+    for key in (
+        "peak_rss_mb",
+        "every_trigger_polled_twice_s",
+        "triggers_polled",
+        "longest_block_s",
+        "blocks_over_20ms",
+        "warnings_at_default_threshold",
+        "deadlocked_lines",
+    ):
+        print(f"| {key} | {lockit[key]} | {http[key]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
