@@ -7,18 +7,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-
-def exception_chain(error: BaseException) -> list[BaseException]:
-    """Return ``error`` and everything reachable through ``__cause__`` and ``__context__``."""
-    seen: list[BaseException] = []
-    pending = [error]
-    while pending:
-        current = pending.pop()
-        if any(current is known for known in seen):
-            continue
-        seen.append(current)
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return seen
+from tests.support.leaks import error_texts, leaked
 
 
 @pytest.fixture
@@ -29,11 +18,7 @@ def assert_no_leak(caplog: pytest.LogCaptureFixture) -> Callable[..., None]:
     def check(error: BaseException | None, secrets: Iterable[str | None]) -> None:
         texts = [record.getMessage() for record in caplog.records]
         if error is not None:
-            for link in exception_chain(error):
-                texts += [str(link), repr(link), *(str(arg) for arg in link.args)]
-                texts += [str(value) for value in vars(link).values()]
-        for secret in secrets:
-            if secret:
-                assert not [text for text in texts if secret in text], "a secret leaked"
+            texts += error_texts(error)
+        assert not leaked(texts, [secret for secret in secrets if secret]), "a secret leaked"
 
     return check
