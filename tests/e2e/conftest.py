@@ -1,4 +1,4 @@
-"""Fixtures shared by the end-to-end modules: sandbox processes and one Airflow for the session.
+"""Fixtures shared by the end-to-end modules: sandbox processes and one Airflow for the package.
 
 Starting ``airflow standalone`` costs a minute or more on a busy machine, so every module whose set-up
 it can hold uses one stack and adds its DAG files to it: deferral on for every operator,
@@ -25,20 +25,29 @@ E2E_TIMEOUT = 900
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give end-to-end tests that set no timeout of their own a generous one (only a hang meets it)."""
-    for item in items:
-        if "tests/e2e/" in item.nodeid and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+    """Give end-to-end tests a generous timeout (only a hang meets it), and run the shared stack's last.
+
+    The tests that start no shared stack run first, so that it never idles beside another Airflow,
+    and it stops with the package, before the rest of the suite.
+    """
+    e2e = [index for index, item in enumerate(items) if "tests/e2e/" in item.nodeid]
+    for index in e2e:
+        if items[index].get_closest_marker("timeout") is None:
+            items[index].add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+    if e2e and e2e == list(range(e2e[0], e2e[-1] + 1)):  # one contiguous run: reorder within it
+        group = items[e2e[0] : e2e[-1] + 1]
+        group.sort(key=lambda item: "airflow_stack" in getattr(item, "fixturenames", ()))
+        items[e2e[0] : e2e[-1] + 1] = group
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox_process() -> Iterator[SandboxProcess]:
-    """Run the sandbox as its own process (default flags) for the whole session."""
+    """Run the sandbox as its own process (default flags) for the e2e package."""
     with SandboxProcess() as process:
         yield process
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lifecycle_sandbox() -> Iterator[SandboxProcess]:
     """Run a sandbox that rotates refresh tokens, revokes a grant on reuse, and expires tokens fast."""
     flags = ("--refresh-policy", "rotate-revoke", "--expires-in", str(lifecycle_trigger.EXPIRES_IN))
@@ -46,7 +55,7 @@ def lifecycle_sandbox() -> Iterator[SandboxProcess]:
         yield process
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_stack(
     tmp_path_factory: pytest.TempPathFactory,
     sandbox_process: SandboxProcess,
