@@ -38,7 +38,7 @@ def readme_dag_id(block: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
+def readme_sandbox() -> Iterator[SandboxProcess]:
     """The sandbox as the README's quickstart starts it: auto-approving, default client."""
     with SandboxProcess("--auto-approve") as process:
         yield process
@@ -75,7 +75,7 @@ def authorize_as_the_readme_says(stack: AirflowStack, sandbox: SandboxProcess) -
 
 
 @pytest.mark.e2e
-def test_the_readme_dag_succeeds_against_the_sandbox(tmp_path: Path, sandbox: SandboxProcess) -> None:
+def test_the_readme_dag_succeeds_against_the_sandbox(tmp_path: Path, readme_sandbox: SandboxProcess) -> None:
     block = readme_dag_block()
     dag_id = readme_dag_id(block)
     home = tmp_path / "airflow"
@@ -88,7 +88,7 @@ def test_the_readme_dag_succeeds_against_the_sandbox(tmp_path: Path, sandbox: Sa
     }
 
     with AirflowStack(home, dags, env) as stack:
-        authorize_as_the_readme_says(stack, sandbox)
+        authorize_as_the_readme_says(stack, readme_sandbox)
         state = stack.run_dag(dag_id, timeout=600)
         assert state == "success", stack.all_logs()[-6000:]
 
@@ -99,6 +99,6 @@ def test_the_readme_dag_succeeds_against_the_sandbox(tmp_path: Path, sandbox: Sa
     rows = list(csv.DictReader(csv_files[0].read_text().splitlines()))
     assert [row["Clip Name"] for row in rows] == ["A002_C004_0513AB.R3D", "B002_C011_0513CD.R3D"]
     assert "B002_C011_0513CD" in ale_files[0].read_text()
-    issued = sandbox.stats()["issued_tokens"]
+    issued = readme_sandbox.stats()["issued_tokens"]
     logs = stack.all_logs()
     assert [token[:6] for token in issued if token in logs] == []
