@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     sandbox = Sandbox(auto_approve=True, refresh_policy="rotate-revoke", redirect_uri=redirect_uri).start()
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM stop everything (SIGINT explicitly: a shell may start the demo with it ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     interrupted = False
     try:
         say(f"LockitNetwork sandbox at {sandbox.url} (refresh tokens rotate; reuse revokes the grant)")

@@ -175,29 +175,30 @@ class AirflowComponents:
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, grace: float = 10) -> bool:
+    def stop(self, grace: float = 5) -> bool:
         """Stop the process group: SIGTERM, then SIGKILL whatever is left after ``grace`` seconds.
 
-        Return True when no process of the group is left.
+        Return True once no live process of the group is left (zombies waiting for init to reap them
+        do not count).
         """
         if self._pgid is None:
             return True
-        _signal_group(self._pgid, signal.SIGTERM)
+        pgid = self._pgid
+        _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self._procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 break
-        _signal_group(self._pgid, signal.SIGKILL)  # task processes too; no-op when all are gone
+        _signal_group(pgid, signal.SIGKILL)  # task processes too; no-op when all are gone
         for proc in self._procs.values():
             proc.wait()
-        try:
-            os.killpg(self._pgid, 0)
-        except ProcessLookupError:
-            self._pgid = None
-            return True
-        return False
+        deadline = time.monotonic() + 10  # SIGKILL cannot be ignored: only the kernel's reaping is left
+        while _live_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._pgid = None
+        return not _live_members(pgid)
 
     def _get_json(self, path: str) -> Any:
         try:
@@ -205,6 +206,20 @@ class AirflowComponents:
         except requests.RequestException:
             return None
         return response.json() if response.ok else None
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Return the processes of group ``pgid`` that are not zombies (read from /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may contain spaces, so split after its ")".
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _signal_group(pgid: int, signum: int) -> None:
