@@ -1,18 +1,16 @@
 """A real Airflow for the demo: API server, scheduler, DAG processor and triggerer on SQLite.
 
 The four components run as ``airflow <component>`` processes in one process group of their own
-(task processes inherit it), so stopping signals that group and nothing else on the machine. The
-demo talks to Airflow as a user's script would: through the REST API, logged in with the simple auth
-manager's generated admin password.
+(task processes inherit it; :class:`~lockit_provider.demo.process_group.ProcessGroup`), so stopping
+signals that group and nothing else on the machine. The demo talks to Airflow as a user's script
+would: through the REST API, logged in with the simple auth manager's generated admin password.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from lockit_provider.demo.process_group import ProcessGroup
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = ("scheduler", "triggerer", "dag_processor")
@@ -69,8 +69,7 @@ class AirflowComponents:
             **env,
         }
         self.log_dir = home / "component-logs"
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._pgid: int | None = None
+        self.processes = ProcessGroup()
         self._session = requests.Session()
 
     def cli(self, *args: str) -> str:
@@ -104,19 +103,7 @@ class AirflowComponents:
         """Start the four components in one new process group; their output goes to ``log_dir``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in COMPONENTS:
-            # The first becomes the leader of a new group (in this session, so the others may join).
-            group = 0 if self._pgid is None else self._pgid
-            with (self.log_dir / f"{name}.log").open("wb") as log:
-                proc = subprocess.Popen(
-                    [airflow_bin(), name],
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    process_group=group,
-                )
-            self._pgid = self._pgid or proc.pid
-            self._procs[name] = proc
+            self.processes.start(name, [airflow_bin(), name], self.env, self.log_dir / f"{name}.log")
 
     def wait_until_healthy(self, timeout: float = 150) -> None:
         """Wait until the API answers and reports the scheduler, triggerer and DAG processor healthy."""
@@ -158,11 +145,11 @@ class AirflowComponents:
         """Check ``condition`` twice a second until it returns a truthy value; return that value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, proc in self._procs.items():
-                if proc.poll() is not None:
-                    raise SystemExit(
-                        f"demo: airflow {name} exited while waiting for {what}:\n{self.tail(name)}"
-                    )
+            exited = self.processes.exited()
+            if exited:
+                raise SystemExit(
+                    f"demo: airflow {exited} exited while waiting for {what}:\n{self.tail(exited)}"
+                )
             value = condition()
             if value:
                 return value
@@ -175,30 +162,9 @@ class AirflowComponents:
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, grace: float = 5) -> bool:
-        """Stop the process group: SIGTERM, then SIGKILL whatever is left after ``grace`` seconds.
-
-        Return True once no live process of the group is left (zombies waiting for init to reap them
-        do not count).
-        """
-        if self._pgid is None:
-            return True
-        pgid = self._pgid
-        _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self._procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                break
-        _signal_group(pgid, signal.SIGKILL)  # task processes too; no-op when all are gone
-        for proc in self._procs.values():
-            proc.wait()
-        deadline = time.monotonic() + 10  # SIGKILL cannot be ignored: only the kernel's reaping is left
-        while _live_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self._pgid = None
-        return not _live_members(pgid)
+    def stop(self) -> bool:
+        """Stop every component and task process (their process group); True when none is left."""
+        return self.processes.stop()
 
     def _get_json(self, path: str) -> Any:
         try:
@@ -206,22 +172,3 @@ class AirflowComponents:
         except requests.RequestException:
             return None
         return response.json() if response.ok else None
-
-
-def _live_members(pgid: int) -> list[int]:
-    """Return the processes of group ``pgid`` that are not zombies (read from /proc)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid pgrp ...": comm may contain spaces, so split after its ")".
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
-        os.killpg(pgid, signum)
