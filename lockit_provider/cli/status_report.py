@@ -31,6 +31,7 @@ class TokenStatus:
     store_error: str | None
     journal: list[JournalEntry] | None  # None: not readable without the client secret
     lock: str  # the lock that keeps refreshes single-flight
+    quarantined: list[str]  # damaged rescue-journal files moved aside on this host
 
     @property
     def hosts(self) -> list[str]:
@@ -113,10 +114,14 @@ def token_status(located: LocatedConnection, settings: LockitSettings) -> TokenS
         live, store_error = None, str(error)
     record = choose_record(live, bootstrap_record(settings))
     source = None if record is None else "store" if record is live else "connection"
-    journal = None
+    journal, quarantined = None, []
     if settings.client_secret:
-        journal = [e for e in rescue_journal(settings).entries() if e.key == settings.token_variable]
-    return TokenStatus(located, settings, record, source, store_error, journal, describe_lock(settings))
+        rescue = rescue_journal(settings)
+        journal = [e for e in rescue.entries() if e.key == settings.token_variable]
+        quarantined = [str(path) for path in rescue.quarantined()]
+    return TokenStatus(
+        located, settings, record, source, store_error, journal, describe_lock(settings), quarantined
+    )
 
 
 def status_json(status: TokenStatus) -> dict[str, Any]:
@@ -148,6 +153,7 @@ def status_json(status: TokenStatus) -> dict[str, Any]:
             has_refresh_token=bool(record.refresh_token),
         )
     data["lock"] = status.lock
+    data["quarantined"] = status.quarantined
     data["recent_refreshers"] = [
         {"actor": r.actor, "at": iso(r.at), "state": r.domain} for r in parse_history(record)
     ]
@@ -192,6 +198,8 @@ def print_status(status: TokenStatus) -> None:
     if status.unlocked_hosts_warning:
         fields.append(("WARNING", status.unlocked_hosts_warning))
     fields.append(("rescue journal", _journal_text(status.journal)))
+    if status.quarantined:
+        fields.append(("set aside", "; ".join(status.quarantined) + " (damaged journal files: see docs)"))
     print_fields(f"Connection {settings.conn_id!r} ({settings.api_url})", fields)
 
 

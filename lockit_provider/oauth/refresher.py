@@ -362,8 +362,9 @@ class Refresher:
         except InvalidGrantError:
             return _Spent(current)
         record = dataclasses.replace(record, history=self._history(current))
-        self._announce(record)
-        self._persist(record)
+        self._persist(
+            record
+        )  # first: in a task, masking talks to the supervisor, and a kill must lose nothing
         self._adopt(record)
         logger.info(
             "Refreshed the token for %s: generation %d, valid until %s",

@@ -7,6 +7,7 @@ What needs a running Redis or PostgreSQL is in tests/services/test_locks.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 import threading
@@ -174,4 +175,14 @@ def test_an_impossible_state_dir_names_the_extra(sandbox, tmp_path):
     with pytest.raises(LockitConfigError) as caught:
         refresher.get_record()
     assert caught.value.field == "state_dir" and "state_dir" in str(caught.value)
+    assert refresh_requests(sandbox) == 0
+
+
+def test_a_variable_holding_another_clients_tokens_is_refused(sandbox, tmp_path):
+    store, record = expired_store(sandbox)
+    store.save(dataclasses.replace(record, client_id="someone-else"))
+    with pytest.raises(LockitConfigError) as caught:
+        make_refresher(sandbox, store, tmp_path).get_record()
+    assert caught.value.field == "token_variable"
+    assert "'someone-else'" in str(caught.value) and "token_variable" in str(caught.value)
     assert refresh_requests(sandbox) == 0
