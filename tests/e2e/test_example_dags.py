@@ -7,6 +7,7 @@ an ``AIRFLOW_CONN_*`` variable, and the sandbox runs as its own process with rot
 from __future__ import annotations
 
 import csv
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,20 @@ def test_example_dags_import_cleanly_without_network(monkeypatch: pytest.MonkeyP
     bag = DagBag(EXAMPLE_DAGS)
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == ["lockit_dailies", "lockit_projects", "lockit_token_keeper"]
+
+
+def test_the_token_keeper_fails_at_once_on_an_error_retrying_cannot_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    connection = {"conn_type": "lockit", "host": "api.example.com", "login": "c", "password": "secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_LOCKIT_DEFAULT", json.dumps(connection))
+    task = DagBag(EXAMPLE_DAGS).dags["lockit_token_keeper"].get_task("refresh_early")
+    assert task.retries == 3  # for outages; a bad host is not one
+    with pytest.raises(AirflowFailException, match=r"LockitConfigError: .*without a scheme"):
+        task.python_callable(params={"refresh_within_hours": 1})
 
 
 @pytest.mark.e2e
