@@ -336,7 +336,11 @@ class LockitAsyncHook(LockitHookBase):
         return self._client
 
     async def _new_client(self) -> httpx.AsyncClient:
-        connection = await self.aget_connection(self.lockit_conn_id)
+        # Hooks of one connection that start together (a triggerer starting hundreds of sensors) share
+        # one read; each read goes through the triggerer's supervisor, one request at a time.
+        conn_id = self.lockit_conn_id
+        read = functools.partial(self.aget_connection, conn_id)
+        connection = await single_flight.shared(("connection", conn_id), read)
         settings = _parsed_settings(connection)
         options = self._http_options(connection, settings)
         store = self._token_store

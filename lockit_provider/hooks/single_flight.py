@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
@@ -24,11 +24,16 @@ async def once(key: Hashable, func: Callable[[], T]) -> T:
 
     A caller that is cancelled leaves the hop running for the others (it is shielded).
     """
+    return await shared(key, lambda: asyncio.to_thread(func))
+
+
+async def shared(key: Hashable, start: Callable[[], Awaitable[T]]) -> T:
+    """Return the result of ``start()``, awaited once for every caller awaiting the same ``key`` now."""
     loop = asyncio.get_running_loop()
     flights = _flights.setdefault(loop, {})
     flight = flights.get(key)
     if flight is None:
-        flight = asyncio.ensure_future(asyncio.to_thread(func))
+        flight = asyncio.ensure_future(start())
         flights[key] = flight
         flight.add_done_callback(lambda done: _landed(flights, key, done))
     return cast(T, await asyncio.shield(flight))

@@ -78,6 +78,27 @@ def test_connection_is_read_once_and_the_client_reused(monkeypatch):
     assert reads == ["lockit_default"]
 
 
+def test_hooks_that_start_together_share_one_connection_read(monkeypatch):
+    reads = []
+    original = LockitAsyncHook.aget_connection.__func__
+
+    async def counting(cls, conn_id):
+        reads.append(conn_id)
+        return await original(cls, conn_id)
+
+    monkeypatch.setattr(LockitAsyncHook, "aget_connection", classmethod(counting))
+
+    async def start_together():
+        hooks = [LockitAsyncHook(retry_policy=QUICK) for _ in range(20)]
+        try:
+            await asyncio.gather(*(hook.get_projects() for hook in hooks))
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    asyncio.run(start_together())
+    assert reads == ["lockit_default"]
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(sandbox, status):
     sandbox.add_fault("api", status=status, headers={"Retry-After": "1"})
