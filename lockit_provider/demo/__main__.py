@@ -34,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ui", action="store_true", help="keep Airflow and the sandbox running until Ctrl-C")
     args = parser.parse_args(argv)
-    started = time.monotonic()
     home = Path(os.environ.get("LOCKIT_DEMO_HOME", ".demo")).resolve()
     airflow_home, dags, dailies_dir = home / "airflow", home / "airflow" / "dags", home / "dailies"
     for fresh in (airflow_home, home / "lockit"):  # a fresh deployment: every run tells the same story
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         stopped = airflow.stop()
         sandbox.stop()
         say("every process the demo started has stopped" if stopped else "some Airflow processes remain")
-    say(f"demo {'interrupted' if interrupted else 'finished'} after {time.monotonic() - started:.0f} s")
+    say(f"demo {'interrupted' if interrupted else 'finished'} after {time.monotonic() - _STARTED:.0f} s")
     return 130 if interrupted else 0
 
 
