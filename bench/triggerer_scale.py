@@ -264,10 +264,12 @@ def run_phase(kind: str, n: int, sandbox: SandboxProcess, home: Path, steady: fl
     sampler.start()
     command = [sys.executable, __file__, "--worker", "--kind", kind, "--n", str(n), "--steady", str(steady)]
     command += ["--sandbox", sandbox.url]
+    issued = time.time()
+    env = connection_env(home, sandbox)  # issues the tokens
     try:
         proc = subprocess.run(
             command,
-            env=connection_env(home, sandbox),
+            env=env,
             capture_output=True,
             text=True,
             timeout=900,
@@ -282,6 +284,7 @@ def run_phase(kind: str, n: int, sandbox: SandboxProcess, home: Path, steady: fl
     result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     stats = sandbox.stats()
     result.update(
+        token_age_s=time.time() - issued,
         peak_connections=peak["connections"],
         refreshes=stats["token_requests"].get("refresh_token", 0),
         api_401=stats["api_requests"].get("401", 0),
@@ -363,11 +366,11 @@ def main() -> int:
     print()
     print_table(results)
     if expiry is not None:
-        span = expiry["startup_s"] + args.expiry_steady
-        expiries = int(span // args.expires_in)
+        lifetimes = expiry["token_age_s"] / args.expires_in
         print(
-            f"\nToken expiring every {args.expires_in} s, N={args.expiry_n} LockitSensorTriggers, "
-            f"{span:.0f} s of polling (about {expiries} expiries): {expiry['refreshes']} refreshes, "
+            f"\nToken expiring every {args.expires_in} s, N={args.expiry_n} LockitSensorTriggers: "
+            f"{expiry['token_age_s']:.0f} s from the first token to the last event ({lifetimes:.1f} token "
+            f"lifetimes): {expiry['refreshes']} refreshes, "
             f"{expiry['api_401']} x 401, {expiry['failed']} failed events of {expiry['events']}, "
             f"{expiry['store_loads']} store reads, {expiry['refreshers']} refresher(s); "
             f"longest stall {expiry['stall_max_s']:.3f} s"
