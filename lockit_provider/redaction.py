@@ -6,8 +6,9 @@ through here: OAuth error descriptions, API error bodies, logged URLs. The rules
 1. known secrets (the tokens and client secret in play) are replaced wherever they stand;
 2. values of ``token``/``secret``/``password`` keys (URL queries, forms, JSON) are replaced;
 3. ``Bearer``/``Basic`` credentials are replaced;
-4. long random-looking runs (20+ token characters mixing upper case with lower case or digits) are
-   replaced: tokens look like that; error codes, hostnames, paths and hex ids do not.
+4. long random-looking runs (a path segment of 20+ token characters mixing upper case, lower case and
+   digits) are replaced: tokens look like that; error codes, hostnames, paths, clip names and hex ids
+   do not.
 
 :func:`excerpt` also removes control characters and terminal escape sequences and makes the text one
 short line, so a hostile server cannot rewrite an operator's terminal or forge log lines.
@@ -31,7 +32,8 @@ _SECRET_VALUE = re.compile(
 _CREDENTIAL = re.compile(r"(?i)\b((?:bearer|basic)\s+)[\w.~+/=-]+")
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/=-]{20,}")
 _UPPER = re.compile(r"[A-Z]")
-_LOWER_OR_DIGIT = re.compile(r"[a-z0-9]")
+_LOWER = re.compile(r"[a-z]")
+_DIGIT = re.compile(r"[0-9]")
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), two-character escapes, and 8-bit CSI.
 _ESCAPE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]"
@@ -49,8 +51,14 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def _redact_random_run(match: re.Match[str]) -> str:
-    run = match.group()
-    return REDACTED if _UPPER.search(run) and _LOWER_OR_DIGIT.search(run) else run
+    # Path segments one by one: an endpoint such as /projects/PRJ-12/days/2026-05-12/clips is long,
+    # but none of its parts looks random. A random part mixes upper case, lower case and digits.
+    return "/".join(
+        REDACTED
+        if len(part) >= 20 and _UPPER.search(part) and _LOWER.search(part) and _DIGIT.search(part)
+        else part
+        for part in match.group().split("/")
+    )
 
 
 def printable(text: str) -> str:

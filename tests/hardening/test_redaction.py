@@ -64,6 +64,10 @@ def test_library_log_records_are_redacted():
         ("token 7fJq2LmN9xQ4vR8tW1yZ3aB5 expired", "token [redacted] expired"),  # random-looking run
         ("unsupported_grant_type for api.lockitnetwork.com/oauth/access-token", None),  # codes, hosts, paths
         ("clip 550e8400e29b41d4a716446655440000 missing", None),  # lowercase hex ids stay readable
+        # Endpoint paths and clip names: long, upper case and digits, but no part of them random.
+        ("LockitNetwork POST /projects/PRJ-NORTHERN-LIGHTS-2026/days/2026-05-13/clips/match 200", None),
+        ("unmatched: A001_C001_0512AB.R3D, B002_C011_0513CD.R3D", None),
+        ("/v1/7fJq2LmN9xQ4vR8tW1yZ3aB5/x", "/v1/[redacted]/x"),  # a random segment inside a path
     ],
 )
 def test_one_set_of_rules_for_secrets_and_token_like_runs(text, expected):
