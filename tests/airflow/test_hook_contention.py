@@ -16,6 +16,9 @@ from tests.support.connections import connection_json, new_conn_id
 from tests.support.contention import Attempt, ContentionWorkers, assert_released_together, race
 from tests.support.counts import refresh_count
 
+# The first test also pays for starting eight workers that import Airflow: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(600)
+
 PROCESSES = 8
 THREADS = 8
 REFRESH_SECONDS = 4.0  # how long the token endpoint holds the one refresh: callers ask within half
