@@ -106,7 +106,9 @@ class Refresher:
         rand: Callable[[], float] = random.random,
         on_new_token: Callable[[str], None] | None = None,
         cross_host_lock: CrossHostLock | None = None,
+        conn_id: str | None = None,
     ) -> None:
+        self._conn_id = conn_id
         self._client = client
         self._store = store
         self._key = key
@@ -336,7 +338,8 @@ class Refresher:
         if current is None:
             raise LockitReauthorizationRequired(
                 f"there is no token for {self._key} in {self._store.name} nor in the connection: "
-                f"authorize with `{self._reauth_command}`"
+                f"authorize with `{self._reauth_command}`",
+                conn_id=self._conn_id,
             )
         self._warn_if_other_host(current)
         valid = (
@@ -353,7 +356,8 @@ class Refresher:
         if not current.refresh_token:
             raise LockitReauthorizationRequired(
                 f"the token for {self._key} cannot be refreshed (no refresh token): "
-                f"re-authorize with `{self._reauth_command}`"
+                f"re-authorize with `{self._reauth_command}`",
+                conn_id=self._conn_id,
             )
         if self._journal is not None:
             self._journal.prepare()  # the slow key derivation happens before the request, not after
@@ -437,7 +441,8 @@ class Refresher:
     def _reauthorization_required(self, why: str) -> LockitReauthorizationRequired:
         return LockitReauthorizationRequired(
             f"the refresh token for {self._key} {why}: the grant is no longer valid. "
-            f"Re-authorize with `{self._reauth_command}`"
+            f"Re-authorize with `{self._reauth_command}`",
+            conn_id=self._conn_id,
         )
 
     def _read_store(self) -> TokenRecord | None:

@@ -66,6 +66,7 @@ def build_refresher(settings: LockitSettings, *, store: TokenStore | None = None
         recover_command=f"airflow lockit refresh --conn-id {settings.conn_id}",
         on_new_token=_mask_secret,
         cross_host_lock=cross_host_lock(settings),
+        conn_id=settings.conn_id,
     )
 
 

@@ -191,13 +191,17 @@ def spent_store(sandbox) -> tuple[MemoryStore, TokenRecord]:
 def test_invalid_grant_waits_for_the_record_a_sibling_is_writing(sandbox_factory, tmp_path):
     sandbox = sandbox_factory(auto_approve=True, refresh_policy="rotate")
     store, newer = spent_store(sandbox)
-    writer = threading.Timer(0.5, store.save, args=(newer,))
-    writer.start()
-    try:
-        got = make_refresher(sandbox, store, tmp_path, invalid_grant_wait=5, sleep=time.sleep).get_record()
-    finally:
-        writer.cancel()
-    assert got == newer
+    waits: list[float] = []
+
+    def sibling_saves_while_we_wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            store.save(newer)  # the sibling's record lands during the second pause
+
+    got = make_refresher(
+        sandbox, store, tmp_path, invalid_grant_wait=5, sleep=sibling_saves_while_we_wait
+    ).get_record()
+    assert got == newer and len(waits) == 2
     assert sandbox.stats()["invalid_grant"] == 1
     assert api_status(sandbox, got.access_token) == 200
 

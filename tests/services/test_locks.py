@@ -52,11 +52,14 @@ def redis_lock(key: str, ttl: float = 70) -> RedisLock:
 def start_holder(kind: str, key: str, ttl: float = 70) -> subprocess.Popen[str]:
     """Start a process that takes the lock, prints HELD and then waits to be killed."""
     code = (
-        "import sys, time\n"
+        "import time\n"
+        "import psycopg2\n"
         "from lockit_provider.oauth.locks import PostgresAdvisoryLock, RedisLock\n"
-        "from tests.services.test_locks import pg_connect, redis_lock\n"
-        f"lock = redis_lock({key!r}, ttl={ttl}) if {kind!r} == 'redis' else "
-        f"PostgresAdvisoryLock(pg_connect, {key!r}, description='pg')\n"
+        f"lock = RedisLock.from_url({REDIS_URL!r}, {key!r}, description='redis', ttl={ttl})\n"
+        f"if {kind!r} == 'postgres':\n"
+        "    connect = lambda name: psycopg2.connect(\n"
+        "        host='127.0.0.1', user='postgres', dbname='postgres', application_name=name)\n"
+        f"    lock = PostgresAdvisoryLock(connect, {key!r}, description='pg')\n"
         "with lock.hold(30):\n"
         "    print('HELD', flush=True)\n"
         "    time.sleep(600)\n"
@@ -64,7 +67,6 @@ def start_holder(kind: str, key: str, ttl: float = 70) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
