@@ -27,6 +27,7 @@ from lockit_provider.hooks.bearer_auth import RefreshingBearerAsyncAuth, Refresh
 from lockit_provider.hooks.call import ApiCall, response_size, sent_token
 from lockit_provider.hooks.errors import api_error, decode_json
 from lockit_provider.hooks.resources import JsonObject
+from lockit_provider.http.deadline import Deadline, mount_deadline_adapters
 from lockit_provider.http.retry import Failure, RetryPolicy
 from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import TokenStore
@@ -134,6 +135,7 @@ class LockitHook(LockitHookBase):
     @cached_property
     def _session(self) -> requests.Session:
         session = requests.Session()
+        mount_deadline_adapters(session)  # a server that dribbles its answer cannot outlast the call
         session.auth = RefreshingBearerAuth(self.refresher)
         session.verify = self.settings.verify
         session.headers["Accept"] = "application/json"
@@ -169,18 +171,26 @@ class LockitHook(LockitHookBase):
             # No single read may outlast the call's deadline (requests has no total timeout).
             timeout = (options.connect_timeout, min(options.read_timeout, call.remaining()))
             try:
-                response = session.request(
-                    call.method,
-                    call.url,
-                    params=params,
-                    json=json,
-                    headers=headers,
-                    timeout=timeout,
-                    stream=stream,
-                    # Per request: a session's ``verify`` loses to REQUESTS_CA_BUNDLE in the environment.
-                    verify=options.verify,
-                )
-            except (requests.ConnectionError, requests.Timeout) as err:
+                # The watchdog ends an attempt still receiving when the call's deadline passes.
+                with Deadline(call.remaining()).running() as deadline:
+                    response = session.request(
+                        call.method,
+                        call.url,
+                        params=params,
+                        json=json,
+                        headers=headers,
+                        timeout=timeout,
+                        stream=stream,
+                        # Per request: a session's ``verify`` loses to REQUESTS_CA_BUNDLE in the environment.
+                        verify=options.verify,
+                    )
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as err:
+                if deadline.expired:
+                    call.out_of_time()
                 wait = call.after_error(err, _requests_failure(err))
             else:
                 retry_in = call.after_answer(response.status_code, response.headers)

@@ -7,16 +7,12 @@ errors classified by what the caller should do (retry later, re-authorize, fix t
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hmac
 import logging
 import math
 import os
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit
@@ -24,11 +20,8 @@ from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit
 import requests
 from oauthlib.common import generate_token
 from oauthlib.oauth2 import InsecureTransportError, OAuth2Error, WebApplicationClient
-from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from lockit_provider.exceptions import (
     InvalidClientError,
@@ -40,6 +33,7 @@ from lockit_provider.exceptions import (
     OAuthProtocolError,
     TokenResponseError,
 )
+from lockit_provider.http.deadline import Deadline, mount_deadline_adapters
 from lockit_provider.oauth.token import TokenRecord, current_actor
 from lockit_provider.redaction import printable, retry_after_seconds, scrub
 
@@ -142,111 +136,6 @@ class AuthorizationRequest:
 
 # --- one token request: an overall deadline, no redirects, a capped body --------------------------
 
-_current_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
-    "lockit_token_request_deadline", default=None
-)
-
-
-class _Deadline:
-    """The overall time one token request may take, enforced by shutting its socket down.
-
-    requests' timeouts apply per socket read, so a server that dribbles one byte per read never times
-    out; and the refresh lock is held meanwhile. A timer shuts the request's socket down when the time
-    is up, which ends any blocked read at once.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._ends = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._active = False
-        self.expired = False
-
-    def remaining(self) -> float:
-        """Return the seconds left, never below a millisecond (a zero timeout means "no timeout")."""
-        return max(0.001, self._ends - time.monotonic())
-
-    def attach(self, sock: socket.socket | None) -> None:
-        """Shut ``sock`` down when the time is up (at once if it already is)."""
-        if sock is None:
-            return
-        with self._lock:
-            if self.expired:
-                _shutdown(sock)
-            elif self._active:
-                self._sockets.append(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if not self._active:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        """Arm the timer for the block; disarm it before a connection can go back to the pool."""
-        with self._lock:
-            self._active = True
-        self._timer.start()
-        token = _current_deadline.set(self)
-        try:
-            yield
-        finally:
-            _current_deadline.reset(token)
-            with self._lock:
-                self._active = False
-                self._sockets.clear()
-            self._timer.cancel()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Hand the socket to the running token request's deadline before waiting for the answer."""
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = _current_deadline.get()
-        if deadline is not None:
-            deadline.attach(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    """Hand the socket to the running token request's deadline before waiting for the answer."""
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = _current_deadline.get()
-        if deadline is not None:
-            deadline.attach(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """requests' adapter whose connections let the deadline cover the wait for the status line too."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPConnectionPool,
-            "https": _WatchedHTTPSConnectionPool,
-        }
-
 
 def _shown_to_oauthlib(url: str) -> str:
     """Return the form of ``url`` to give oauthlib, whose https check only a process-wide switch lifts.
@@ -271,7 +160,7 @@ class _TokenSession(OAuth2Session):
     """
 
     def __init__(
-        self, transport: requests.Session, *, deadline: _Deadline, real_url: str, **kwargs: Any
+        self, transport: requests.Session, *, deadline: Deadline, real_url: str, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self._transport = transport
@@ -306,7 +195,7 @@ class _TokenSession(OAuth2Session):
         return response
 
 
-def _read_capped(response: requests.Response, deadline: _Deadline) -> bytes:
+def _read_capped(response: requests.Response, deadline: Deadline) -> bytes:
     """Read the body in chunks, stopping at the deadline or past the size cap."""
     declared = response.headers.get("Content-Length", "")
     ok = 200 <= response.status_code < 300
@@ -339,7 +228,7 @@ def _too_large() -> TokenResponseError:
     )
 
 
-def _deadline_error(deadline: _Deadline) -> LockitTokenEndpointError:
+def _deadline_error(deadline: Deadline) -> LockitTokenEndpointError:
     return LockitTokenEndpointError(
         f"the token endpoint did not complete its answer within {deadline.seconds:g}s (the connection "
         "extra 'timeout' bounds the whole token request); nothing was stored"
@@ -360,8 +249,7 @@ class OAuthClient:
         self._owns_http = session is None
         if session is None:
             session = requests.Session()
-            session.mount("https://", _DeadlineAdapter())
-            session.mount("http://", _DeadlineAdapter())
+            mount_deadline_adapters(session)
         self._http = session
         self._clock = clock
         if config.client_auth == "form":
@@ -458,7 +346,7 @@ class OAuthClient:
             parsed.append(self._record_from_response(response, previous, sent_at, secrets))
             return response
 
-        deadline = _Deadline(self.config.timeout)
+        deadline = Deadline(self.config.timeout)
         oauth = _TokenSession(
             self._http,
             deadline=deadline,

@@ -299,3 +299,49 @@ def test_a_tls_failure_is_a_config_error_naming_host_and_ca_bundle(sandbox_facto
     assert waits == []  # never retried as transient
     use_sandbox(monkeypatch, tls_sandbox, tmp_path, ca_bundle=tls_sandbox.ca_cert_path)
     assert LockitHook(retry_policy=QUICK).get_projects()
+
+
+class _Dribbler:
+    """An API on 127.0.0.1 that sends its headers at once, then its body one byte per 50 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sent = 0
+        self.closed_early = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._server.accept()
+        with conn:
+            conn.recv(65536)
+            body = b"[" + b" " * 998 + b"]"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            try:
+                for byte in body:
+                    conn.sendall(bytes([byte]))
+                    self.sent += 1
+                    time.sleep(0.05)
+            except OSError:
+                self.closed_early.set()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_dribbling_api_cannot_outlast_the_calls_deadline(sandbox, monkeypatch, tmp_path):
+    # Every read gets a byte within the read timeout, so only an overall deadline ends the call.
+    dribbler = _Dribbler()
+    try:
+        use_sandbox(monkeypatch, sandbox, tmp_path, read_timeout=30, token_url=sandbox.token_url)
+        hook = LockitHook(retry_policy=RetryPolicy(max_retries=0, deadline=1))
+        hook.settings = dataclasses.replace(hook.settings, api_url=dribbler.url)
+        with pytest.raises(LockitApiError) as info:
+            hook.get_projects()
+        assert "within the call's deadline of 1 s" in str(info.value)
+        assert dribbler.closed_early.wait(30)  # the client hung up mid-body
+        assert dribbler.sent < 999
+    finally:
+        dribbler.close()
