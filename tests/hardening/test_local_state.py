@@ -23,7 +23,7 @@ from lockit_provider.oauth.refresher import Refresher
 from lockit_provider.oauth.store import MemoryStore
 from tests.support.connections import CLIENT_SECRET
 from tests.support.counts import refresh_count as refresh_requests
-from tests.support.oauth import REAUTH, issued_record, make_client
+from tests.support.oauth import REAUTH, issued_record, make_client, offline_record
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -231,18 +231,5 @@ def test_root_hands_what_it_creates_to_the_directory_owner(tmp_path):
     prepare_lock_file(old)
     assert os.lstat(old).st_uid == NOBODY
     journal = RescueJournal(state / "rescue", CLIENT_SECRET)
-    entry = journal.put(KEY, _offline_record())
+    entry = journal.put(KEY, offline_record(access_token="A" * 30, refresh_token="R" * 30))
     assert {os.lstat(p).st_uid for p in (entry, entry.parent, entry.parent / "salt")} == {NOBODY}
-
-
-def _offline_record():
-    from lockit_provider.oauth.token import TokenRecord
-
-    return TokenRecord(
-        access_token="A" * 30,
-        refresh_token="R" * 30,
-        expires_at=0,
-        obtained_at=0,
-        obtained_by="t/0",
-        generation=1,
-    )

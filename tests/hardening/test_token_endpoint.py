@@ -25,7 +25,7 @@ from lockit_provider.oauth.store import MemoryStore
 from lockit_provider.oauth.token import MAX_TOKEN_CHARS
 from tests.hardening.hostile import HostileServer, respond
 from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.support.oauth import REAUTH, issued_record, make_client
+from tests.support.oauth import REAUTH, issued_record, make_client, offline_record
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -147,7 +147,7 @@ def endless_body(declare_length: bool):
 @pytest.mark.parametrize("declare_length", [True, False], ids=["declared", "streamed"])
 def test_a_multi_megabyte_answer_is_refused_without_reading_it(declare_length):
     with HostileServer(endless_body(declare_length)) as server, pytest.raises(TokenResponseError) as caught:
-        hostile_client(server).refresh(issued_record_offline())
+        hostile_client(server).refresh(offline_record(refresh_token="R" * 30))
     assert str(caught.value) == (
         "the token endpoint's answer is larger than 64 KiB, which no token response is: check the "
         "connection extra 'token_url'; nothing was stored"
@@ -182,7 +182,7 @@ def test_a_slow_loris_answer_ends_at_the_overall_deadline(phase):
     # Each byte comes well within the per-read timeout: only an overall deadline can end this.
     with HostileServer(dribble(head, body, pause=0.2)) as server:
         with pytest.raises(LockitTokenEndpointError) as caught:
-            hostile_client(server, timeout=1.0).refresh(issued_record_offline())
+            hostile_client(server, timeout=1.0).refresh(offline_record(refresh_token="R" * 30))
         assert str(caught.value) == (
             "the token endpoint did not complete its answer within 1s (the connection extra 'timeout' "
             "bounds the whole token request); nothing was stored"
@@ -200,7 +200,7 @@ def test_the_token_lifetime_counts_from_when_the_request_was_sent():
             seen_by_server.append(len(server.exchanges))
             return 1000.0
 
-        record = hostile_client(server, clock=clock).refresh(issued_record_offline())
+        record = hostile_client(server, clock=clock).refresh(offline_record(refresh_token="R" * 30))
     assert seen_by_server == [0]  # read once, before the server had the request
     assert (record.obtained_at, record.expires_at) == (1000.0, 4600.0)
 
@@ -257,19 +257,6 @@ def test_loopback_http_works_without_touching_the_environment(sandbox, monkeypat
     record = make_client(sandbox).refresh(issued_record(sandbox))
     assert record.generation == 2
     assert dict(os.environ) == before
-
-
-def issued_record_offline():
-    from lockit_provider.oauth.token import TokenRecord
-
-    return TokenRecord(
-        access_token="a" * 30,
-        refresh_token="R" * 30,
-        expires_at=0,
-        obtained_at=0,
-        obtained_by="t/0",
-        generation=1,
-    )
 
 
 def test_the_response_cap_is_64_kib():

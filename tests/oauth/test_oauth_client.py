@@ -23,7 +23,7 @@ from lockit_provider.exceptions import (
 )
 from lockit_provider.oauth.client import OAuthClient, OAuthClientConfig
 from tests.support.connections import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.support.oauth import issued_record, make_client, make_config, recording_session
+from tests.support.oauth import issued_record, make_client, make_config, offline_record, recording_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -293,7 +293,7 @@ def test_success_without_access_token_is_a_response_error(sandbox):
 def test_unreachable_endpoint_is_transient():
     client = OAuthClient(config(token_url="http://127.0.0.1:9/oauth/access-token", timeout=2))
     with pytest.raises(LockitTokenEndpointError, match="could not be reached"):
-        client.refresh(issued_record_offline())
+        client.refresh(offline_record())
 
 
 def test_plain_http_on_loopback_needs_no_process_wide_switch(sandbox, monkeypatch):
@@ -312,19 +312,6 @@ def test_plain_http_to_any_other_host_is_refused(host, monkeypatch):
         LockitConfigError, match=r"plain http is only accepted on 127\.0\.0\.1, ::1 and localhost"
     ):
         config(token_url=f"http://{host}/oauth/access-token")
-
-
-def issued_record_offline():
-    from lockit_provider.oauth.token import TokenRecord
-
-    return TokenRecord(
-        access_token="a" * 30,
-        refresh_token="r" * 30,
-        expires_at=0,
-        obtained_at=0,
-        obtained_by="t/0",
-        generation=1,
-    )
 
 
 def test_make_config_points_at_the_sandbox(sandbox):

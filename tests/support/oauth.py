@@ -50,6 +50,19 @@ def issued_record(sandbox: Sandbox, **changes: Any) -> TokenRecord:
     return dataclasses.replace(record, **changes)
 
 
+def offline_record(**changes: Any) -> TokenRecord:
+    """Return a record no server issued (for tests that never reach a token endpoint with it)."""
+    record = TokenRecord(
+        access_token="a" * 30,
+        refresh_token="r" * 30,
+        expires_at=0,
+        obtained_at=0,
+        obtained_by="t/0",
+        generation=1,
+    )
+    return dataclasses.replace(record, **changes)
+
+
 def expired_store(sandbox: Sandbox) -> tuple[MemoryStore, TokenRecord]:
     """Return a store holding a record whose access token expired a minute ago."""
     record = issued_record(sandbox, expires_at=time.time() - 60)
