@@ -16,14 +16,15 @@ import ssl
 import threading
 import urllib.request
 
-import anyio._backends._asyncio  # noqa: F401 - see below
+import airflow.sdk.execution_time.supervisor  # noqa: F401 - see below
+import anyio._backends._asyncio  # noqa: F401
 import asgiref.sync  # noqa: F401
 import httpcore._backends.anyio  # noqa: F401
 import httpx
 
-# httpx (anyio's asyncio backend) and Airflow's ``aget_connection`` (asgiref) import these on first use,
-# which in a triggerer happens on the event loop: 0.1-0.3 s of imports once per process. Here they load
-# with the hook module instead.
+# httpx (anyio's asyncio backend) and Airflow's ``aget_connection`` (asgiref, and the supervisor module
+# for its secrets backends: 25 ms) import these on first use, which in a triggerer can happen on the
+# event loop: 0.1-0.3 s of imports once per process. Here they load with the hook module instead.
 _contexts: dict[str | None, ssl.SSLContext] = {}
 _contexts_guard = threading.Lock()
 
