@@ -283,7 +283,14 @@ def test_invalid_grant_without_a_sibling_asks_for_reauthorization(
     assert f"airflow lockit authorize --conn-id {conn_id}" in message
     assert info.value.conn_id == conn_id
     assert sum(pauses) >= 10  # it waited (the default 10 s) for a sibling before giving up
-    assert stored_record(conn_id) is None
+    # The dead grant is marked in the store (the connection's tokens, no new ones), so that every other
+    # process fails at once instead of spending another request on it.
+    marked = stored_record(conn_id)
+    assert marked is not None and marked.dead_since is not None
+    assert marked.refresh_token == tokens["refresh_token"] and marked.generation == 0
+    with pytest.raises(LockitReauthorizationRequired, match="marked dead"):
+        LockitHook(lockit_conn_id=conn_id).get_access_token()
+    assert sandbox.stats()["invalid_grant"] == 1
 
 
 def test_missing_client_id_names_the_field(monkeypatch, sandbox, conn_id, token_leaks):
