@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 INVALID_GRANT_POLL = 0.5  # seconds between store reads while waiting for a sibling's record
 PERSIST_BACKOFF = 0.1  # first pause between save attempts; doubles each time
 TRANSIENT_BACKOFF = 30.0  # pause before retrying an early refresh that failed transiently
-SHORT_LIFETIME_SHARE = 0.1  # a short token is refreshed in the last 10-20 % of its lifetime
+SHORT_LIFETIME_SHARE = 0.1  # a short token is refreshed in the last 10-15 % of its lifetime
 MIN_MARGIN = 1.0  # seconds: a token is never sent this close to its expiry (a busy loop sends late)
 HISTORY_LENGTH = 8
 
@@ -73,6 +73,24 @@ def _forget_thread_locks() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_thread_locks)
+
+
+def _lifetime(record: TokenRecord, now: float) -> float:
+    """Return the token's lifetime; for tokens of unknown age (the Connection's), the time they have left.
+
+    The time left is a lower bound of the lifetime: such a token is refreshed no later than a token
+    obtained now would be, and a fresh one from ``authorize`` is not refreshed on its first use.
+    """
+    if record.obtained_at > 0:
+        return record.lifetime
+    return max(0.0, record.expires_at - now)
+
+
+def _floor(record: TokenRecord) -> float:
+    """Return how close to expiry a token may still be sent: MIN_MARGIN, less for tokens under 4 s."""
+    if record.obtained_at > 0:
+        return min(MIN_MARGIN, record.lifetime / 4)
+    return MIN_MARGIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +136,7 @@ class Refresher:
         # token fall due at different moments, short-lived tokens included.
         spread = rand()
         self._margin = max(0.0, leeway - spread * jitter)
-        self._short_share = SHORT_LIFETIME_SHARE * (1 + spread)
+        self._short_share = SHORT_LIFETIME_SHARE * (1 + spread / 2)
         self._invalid_grant_wait = invalid_grant_wait
         self._persist_attempts = 1 + max(0, persist_retries)
         self._reauth_command = reauth_command
@@ -224,17 +242,17 @@ class Refresher:
     def _is_due(self, record: TokenRecord, now: float) -> bool:
         """Return whether ``record`` should be refreshed now.
 
-        Long-lived tokens use the leeway; short ones the last 10-20 % of their lifetime (so they are
+        Long-lived tokens use the leeway; short ones the last 10-15 % of their lifetime (so they are
         refreshed about once per lifetime), but never less than MIN_MARGIN before expiry.
         """
         if not record.access_token:
             return True
-        margin = min(self._margin, record.lifetime * self._short_share)
-        return record.expires_within(max(margin, min(MIN_MARGIN, record.lifetime / 4)), now)
+        margin = min(self._margin, _lifetime(record, now) * self._short_share)
+        return record.expires_within(max(margin, _floor(record)), now)
 
     def _too_late(self, record: TokenRecord, now: float) -> bool:
         """Return whether the access token is expired or too close to expiry to be sent."""
-        return record.expires_within(min(MIN_MARGIN, record.lifetime / 4), now)
+        return record.expires_within(_floor(record), now)
 
     def _load_unlocked(self) -> TokenRecord | None:
         """Read the store without locking, unless a journal entry waits to be replayed (needs the lock)."""

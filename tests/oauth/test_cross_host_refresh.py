@@ -128,7 +128,7 @@ def test_short_tokens_fall_due_at_different_moments_per_process(sandbox, tmp_pat
         while not refresher._is_due(record, moment):
             moment += 0.01
         due_at[name] = round(now + 8 - moment, 2)
-    assert due_at["early"] == pytest.approx(1.6, abs=0.02)  # 20 % of the lifetime before expiry
+    assert due_at["early"] == pytest.approx(1.2, abs=0.02)  # 15 % of the lifetime before expiry
     assert due_at["late"] == pytest.approx(1.0, abs=0.02)  # never less than MIN_MARGIN (1 s)
 
 
@@ -186,3 +186,14 @@ def test_a_variable_holding_another_clients_tokens_is_refused(sandbox, tmp_path)
     assert caught.value.field == "token_variable"
     assert "'someone-else'" in str(caught.value) and "token_variable" in str(caught.value)
     assert refresh_requests(sandbox) == 0
+
+
+def test_a_connection_token_of_unknown_age_is_not_refreshed_on_first_use(sandbox, tmp_path):
+    # What `authorize` left in the Connection: no obtained_at. Its time left bounds its lifetime from
+    # below, so a fresh short token is used, not refreshed by every host's first call.
+    now = time.time()
+    fresh = issued_record(sandbox, obtained_at=0.0, expires_at=now + 8)
+    assert make_refresher(sandbox, MemoryStore(fresh), tmp_path).get_record() == fresh
+    nearly_gone = issued_record(sandbox, obtained_at=0.0, expires_at=now + 0.5)
+    refreshed = make_refresher(sandbox, MemoryStore(nearly_gone), tmp_path / "b").get_record()
+    assert refreshed.generation == nearly_gone.generation + 1 and refresh_requests(sandbox) == 1
