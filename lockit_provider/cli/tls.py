@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import requests
 
 from lockit_provider.cli.errors import CliError
+from lockit_provider.hooks.errors import error_chain
 from lockit_provider.settings import LockitSettings
 
 
@@ -83,7 +83,7 @@ def tls_failure(error: BaseException) -> tuple[str, ssl.SSLError] | None:
     configuration problem and gives None.
     """
     host = ""
-    for cause in _causes(error):
+    for cause in error_chain(error):
         pool = getattr(cause, "pool", None)
         if pool is not None and not host:
             host = f"{getattr(pool, 'host', '')}:{getattr(pool, 'port', '')}"
@@ -101,16 +101,3 @@ def _ca_file(settings: LockitSettings) -> str:
         if os.environ.get(variable):
             return os.environ[variable]
     return str(requests.utils.DEFAULT_CA_BUNDLE_PATH)
-
-
-def _causes(error: BaseException, limit: int = 32) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    pending = [error]
-    while pending and len(seen) < limit:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending.extend(item for item in linked if isinstance(item, BaseException))

@@ -79,7 +79,7 @@ def tls_error(error: BaseException) -> ssl.SSLError | None:
     A closed connection during the handshake (EOF) can pass; a refused certificate, protocol or cipher
     does not, so retrying it only delays the person who must fix the configuration.
     """
-    for cause in _causes(error):
+    for cause in error_chain(error):
         if isinstance(cause, ssl.SSLError):
             return None if isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) else cause
     return None
@@ -97,7 +97,7 @@ def tls_config_error(url: str, error: ssl.SSLError, ca_bundle: str | None) -> Lo
     )
 
 
-def _causes(error: BaseException, depth: int = 8) -> Iterator[BaseException]:
+def error_chain(error: BaseException, depth: int = 8) -> Iterator[BaseException]:
     """Yield ``error`` and what caused it: ``__cause__``, ``__context__``, urllib3's ``reason``, args."""
     seen: set[int] = set()
     pending = [error]
