@@ -99,7 +99,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lockit-http-deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][1] == entry:  # only a new earliest deadline changes how long it sleeps
+                self._wake.notify()
         return entry
 
     def forget(self, entry: int) -> None:
