@@ -7,6 +7,7 @@ same line; a change (the first poll, a clip that got its take, a new status) is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 
@@ -22,3 +23,11 @@ class WaitingLog:
         level = logging.DEBUG if text == self._last else logging.INFO
         self._last = text
         log.log(level, message, *args)
+
+
+def is_pending(status: int, pending_statuses: Collection[int]) -> bool:
+    """Tell whether an answer means "not yet": a non-2xx status the sensor was told to wait through.
+
+    A 2xx is always an answer to judge, even when listed.
+    """
+    return status in pending_statuses and not 200 <= status < 300

@@ -8,7 +8,7 @@ INFO line, or the error to raise. So both hooks behave alike by construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, NoReturn
 
 from lockit_provider.exceptions import LockitApiError
@@ -26,6 +26,8 @@ class ApiCall:
     :param policy: The retry policy; its ``deadline`` bounds the whole call, waits included.
     :param log_level: Level of the per-call line (INFO in tasks; a poller may choose DEBUG).
     :param log_response: Also log a short, token-free excerpt of the response body.
+    :param accept_statuses: Non-2xx statuses that are answers, not errors (a sensor's "not yet"):
+        nothing is quoted or raised for them, which a poller pays for on every poll otherwise.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class ApiCall:
         retry_non_idempotent: bool = False,
         log_level: int = logging.INFO,
         log_response: bool = False,
+        accept_statuses: Collection[int] = (),
     ) -> None:
         self.method = method.upper()
         self.endpoint = endpoint
@@ -48,6 +51,7 @@ class ApiCall:
         self._settings = settings
         self._log_level = log_level
         self._log_response = log_response
+        self._accept_statuses = accept_statuses
 
     def remaining(self) -> float:
         """Return how long the next attempt may take before the call's deadline."""
@@ -84,7 +88,7 @@ class ApiCall:
         )
 
     def finish(self, status: int, size: int | None, sent_token: str, text: Callable[[], str]) -> None:
-        """Log the call's line; raise LockitApiError (token-free) for a non-2xx answer.
+        """Log the call's line; raise LockitApiError (token-free) for a non-2xx answer not accepted.
 
         ``text`` is only called when the body is logged or quoted in the error.
         """
@@ -102,7 +106,7 @@ class ApiCall:
         secrets = (sent_token, self._settings.bootstrap.access_token, self._settings.bootstrap.refresh_token)
         if self._log_response:
             self._log.info("LockitNetwork response body: %s", excerpt(text(), secrets, limit=2000))
-        if not 200 <= status < 300:
+        if not 200 <= status < 300 and status not in self._accept_statuses:
             raise api_error(
                 self.method, self.endpoint, status, text(), secrets=secrets, note=self.retry.stop_reason
             )

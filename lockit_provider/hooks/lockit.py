@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,7 @@ class LockitHookBase(BaseHook):
         endpoint: str,
         retry_non_idempotent: bool,
         log_response: bool,
+        accept_statuses: Collection[int] = (),
     ) -> ApiCall:
         """Start the decisions of one call: retries, deadline, errors and its log line."""
         return ApiCall(
@@ -87,6 +88,7 @@ class LockitHookBase(BaseHook):
             retry_non_idempotent=retry_non_idempotent,
             log_level=self.call_log_level,
             log_response=log_response,
+            accept_statuses=accept_statuses,
         )
 
     def _http_options(self, connection: ConnectionLike, settings: LockitSettings) -> LockitSettings:
@@ -156,8 +158,11 @@ class LockitHook(LockitHookBase):
         stream: bool = False,
         retry_non_idempotent: bool = False,
         log_response: bool = False,
+        accept_statuses: Collection[int] = (),
     ) -> requests.Response:
         """Send one authorized request, retrying transient failures; non-2xx raises LockitApiError.
+
+        A status in ``accept_statuses`` is returned instead (a sensor's "not yet", e.g. 404).
 
         A non-idempotent method (POST, PATCH) is retried only on 429 or when the request never left,
         unless ``retry_non_idempotent`` says the call is safe to repeat. Each call logs one line
@@ -165,7 +170,7 @@ class LockitHook(LockitHookBase):
         the body.
         """
         options = self.http_options
-        call = self._call(options, method, endpoint, retry_non_idempotent, log_response)
+        call = self._call(options, method, endpoint, retry_non_idempotent, log_response, accept_statuses)
         session = self.get_conn()
         while True:
             # No single read may outlast the call's deadline (requests has no total timeout).
@@ -381,15 +386,20 @@ class LockitAsyncHook(LockitHookBase):
         headers: Mapping[str, str] | None = None,
         retry_non_idempotent: bool = False,
         log_response: bool = False,
+        accept_statuses: Collection[int] = (),
     ) -> httpx.Response:
         """Send one authorized request, retrying as :meth:`LockitHook.request` does; return the 2xx.
+
+        A status in ``accept_statuses`` is returned instead (a sensor's "not yet", e.g. 404).
 
         The retry policy's ``deadline`` bounds the whole call: an attempt still waiting for a slow
         answer when it passes is cancelled.
         """
         client = await self.get_conn()
         assert self._options is not None
-        call = self._call(self._options, method, endpoint, retry_non_idempotent, log_response)
+        call = self._call(
+            self._options, method, endpoint, retry_non_idempotent, log_response, accept_statuses
+        )
         while True:
             try:
                 async with asyncio.timeout(call.remaining()):

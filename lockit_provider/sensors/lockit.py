@@ -27,8 +27,9 @@ from lockit_provider.common.task_base import (
     default_deferrable,
     failing_fast,
 )
-from lockit_provider.common.waiting import WaitingLog
-from lockit_provider.exceptions import LockitApiError, LockitError, is_transient
+from lockit_provider.common.waiting import WaitingLog, is_pending
+from lockit_provider.exceptions import LockitError, is_transient
+from lockit_provider.hooks.errors import decode_json
 from lockit_provider.hooks.resources import preview_names
 from lockit_provider.triggers.checks import Check, check_path, judge
 
@@ -163,13 +164,15 @@ class LockitSensor(LockitBaseSensor):
 
     def check(self, context: Context) -> bool | PokeReturnValue:
         """Call the endpoint once and judge the answer."""
-        try:
-            body = self.hook.get_json("GET", self.endpoint, params=self.query, headers=self.headers)
-        except LockitApiError as err:
-            if err.status in self.pending_statuses:
-                self._waiting(self.log, "%s answered HTTP %s; still waiting", self.endpoint, err.status)
-                return False
-            raise
+        # A pending status is an answer, not an error: nothing is quoted or raised for it.
+        pending = self.pending_statuses
+        response = self.hook.request(
+            "GET", self.endpoint, params=self.query, headers=self.headers, accept_statuses=pending
+        )
+        if is_pending(response.status_code, pending):
+            self._waiting(self.log, "%s answered HTTP %s; still waiting", self.endpoint, response.status_code)
+            return False
+        body = decode_json(response.content, "GET", self.endpoint, response.status_code)
         done, xcom_value = judge(self.response_check, body, context)
         if not done:
             self._waiting(self.log, "%s: the check says not yet; still waiting", self.endpoint)

@@ -21,8 +21,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from lockit_provider.common.matches import split_matches
 from lockit_provider.common.output import ensure_fits_xcom
 from lockit_provider.common.response import safe_headers
-from lockit_provider.common.waiting import WaitingLog
-from lockit_provider.exceptions import LockitApiError, LockitError, is_transient
+from lockit_provider.common.waiting import WaitingLog, is_pending
+from lockit_provider.exceptions import LockitError, is_transient
 from lockit_provider.hooks.errors import decode_json
 from lockit_provider.hooks.lockit import LockitAsyncHook
 from lockit_provider.hooks.resources import preview_names
@@ -222,13 +222,15 @@ class LockitSensorTrigger(LockitPollTrigger):
 
     async def poll(self, hook: LockitAsyncHook) -> TriggerEvent | None:
         """Call the endpoint once and judge the answer."""
-        try:
-            body = await hook.get_json("GET", self.endpoint, params=self.query, headers=self.headers)
-        except LockitApiError as err:
-            if err.status in self.pending_statuses:
-                self._waiting(self.log, "%s answered HTTP %s; still waiting", self.endpoint, err.status)
-                return None
-            raise
+        # A pending status is an answer, not an error: nothing is quoted or raised for it.
+        pending = self.pending_statuses
+        response = await hook.request(
+            "GET", self.endpoint, params=self.query, headers=self.headers, accept_statuses=pending
+        )
+        if is_pending(response.status_code, pending):
+            self._waiting(self.log, "%s answered HTTP %s; still waiting", self.endpoint, response.status_code)
+            return None
+        body = decode_json(response.content, "GET", self.endpoint, response.status_code)
         # User code: off the event loop, in case it is slow.
         done, xcom_value = await asyncio.to_thread(judge, self.check, body)
         if not done:

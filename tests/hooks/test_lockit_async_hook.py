@@ -144,6 +144,16 @@ def test_other_errors_are_not_retried(sandbox):
     assert api_count(sandbox, "404") == 1
 
 
+def test_an_accepted_status_is_returned_not_raised(sandbox):
+    sandbox.add_fault("api", status=404, count=2)
+    response = run(lambda hook: hook.request("GET", "projects", accept_statuses=[404]))
+    assert response.status_code == 404
+    assert api_count(sandbox, "404") == 1  # an answer: not retried
+    with pytest.raises(LockitApiError) as info:  # without it, the same answer is an error
+        run(lambda hook: hook.request("GET", "projects", accept_statuses=[409]))
+    assert info.value.status == 404
+
+
 def test_a_401_refreshes_once_and_retries(sandbox):
     async def calls(hook):
         await hook.get_projects()

@@ -151,6 +151,16 @@ def test_other_errors_are_not_retried(sandbox, hook, status):
     assert api_count(sandbox, str(status)) == 1
 
 
+def test_an_accepted_status_is_returned_not_raised(sandbox, hook):
+    sandbox.add_fault("api", status=404, body='{"error": "no such scene"}', count=2)
+    response = hook.request("GET", "projects", accept_statuses=[404])
+    assert response.status_code == 404
+    assert api_count(sandbox, "404") == 1  # an answer: not retried
+    with pytest.raises(LockitApiError) as info:  # without it, the same answer is an error
+        hook.request("GET", "projects", accept_statuses=[409])
+    assert info.value.status == 404
+
+
 def test_a_real_403_names_status_and_body(hook):
     with pytest.raises(LockitApiError) as info:
         hook.get_project_days(data.NON_PREMIUM_ID)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from airflow.sdk import Connection
 
+from tests.support.connections import new_conn_id
+
 CLIENT_SECRET = "client-secret-4f9a2c"  # a value to search for in every message and repr
-
-
-def new_conn_id() -> str:
-    return f"lockit_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from lockit_provider import DEFAULT_API_URL, get_provider_info
 from lockit_provider.connection_extras import BY_NAME, DEFAULT_REDIRECT_URI, EXTRAS
 from lockit_provider.http.retry import RetryPolicy
 from lockit_provider.settings import settings_from_connection, token_variable_name
-from tests.settings.conftest import CLIENT_SECRET, new_conn_id
+from tests.settings.conftest import CLIENT_SECRET
+from tests.support.connections import new_conn_id
 
 ACCESS = "access-5d0e2b7c9a14f3"
 REFRESH = "refresh-8e6a1c3b0f92d4"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lockit_provider.demo.airflow_components import free_port as free_port  # re-exported for the tests
 from lockit_provider.oauth.store import MemoryStore
 from lockit_provider.sandbox import Sandbox
 from lockit_provider.tokens import refresher_factory
@@ -23,13 +23,6 @@ REDIRECT_URI = "http://127.0.0.1:8765/callback"
 def new_conn_id() -> str:
     """Return a fresh connection id, so each test has its own Variable, lock files and refresher."""
     return f"lockit_{uuid.uuid4().hex[:10]}"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def connection_json(
