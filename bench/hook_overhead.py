@@ -33,35 +33,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.sandbox_process import SandboxProcess
 
+sys.path.insert(0, str(Path(__file__).parent))
+from triggerer_scale import bench_connections
+
 Client = Callable[[], Any]
 
 
 def configure_airflow(home: Path, sandbox_url: str, tokens: dict[str, Any]) -> None:
     """Give both hooks their connections through ``AIRFLOW_CONN_*`` (no metadata DB needed)."""
+    conns = bench_connections(sandbox_url, tokens)
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),
             "LOCKIT_STATE_DIR": str(home / "lockit"),
-            "AIRFLOW_CONN_LOCKIT_BENCH": json.dumps(
-                {
-                    "conn_type": "lockit",
-                    "host": sandbox_url,
-                    "login": "lockit-client",
-                    "password": "lockit-secret",
-                    "extra": {
-                        "access_token": tokens["access_token"],
-                        "refresh_token": tokens["refresh_token"],
-                        "expires_at": int(time.time()) + tokens["expires_in"],
-                    },
-                }
-            ),
-            "AIRFLOW_CONN_HTTP_BENCH": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": sandbox_url,
-                    "extra": {"Authorization": f"Bearer {tokens['access_token']}"},
-                }
-            ),
+            **{f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()},
         }
     )
 

@@ -4,12 +4,15 @@ Airflow 3.3 on SQLite in a private AIRFLOW_HOME: the scheduler, DAG processor an
 mapped ``LockitSensor`` task instances and N mapped ``HttpSensor`` ones (static bearer header), each
 poking its own path that the sandbox answers 404, until every one of them is deferred. Their triggers
 are on two trigger queues (``[triggerer] queues_enabled``). Then, with the scheduler and DAG processor
-stopped, ``airflow triggerer --queues lockit`` runs alone for a while, then ``--queues http``.
+stopped, ``airflow triggerer --queues lockit`` runs alone for a while, then ``--queues http``, then
+one on a queue with no trigger (what Airflow's triggerer itself costs).
 
 For each it reports: the triggerer's peak RSS (supervisor + trigger runner), start-up until every
 trigger has polled twice (from the sandbox's request log, per path), the longest event-loop block
 seen by Airflow's own watchdog (its threshold lowered to log every block over ~20 ms), how many blocks
 would have been warned about at the default 0.2 s threshold, and any "deadlocked" heartbeat line.
+A probe (``bench/loop_probe``) says what blocked: each loop step over 50 ms, in a trigger's own code,
+in Airflow's, or in a garbage collection.
 
 Run: ``.venv/bin/python bench/real_triggerer.py [--n 200] [--window 40]``
 """
@@ -47,6 +50,9 @@ WATCHDOG_THRESHOLD = 0.12  # the watchdog sleeps 0.1 s: this logs every block ov
 DEFAULT_THRESHOLD = 0.2  # Airflow's default: what a deployment would be warned about
 BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
 KEPT_LOGS = Path(tempfile.gettempdir()) / "lockit-real-triggerer-logs"  # the triggerers' logs, kept
+PROBE = Path(__file__).parent / "loop_probe"  # a sitecustomize that times each loop step (see there)
+SLOW_STEP_MS = 50.0
+DAG_PREFIX = "bench_"  # trigger tasks are named after their task instance: "<dag_id>/<run_id>/..."
 REQUEST_LINE = re.compile(r'"GET (/projects/[0-9a-f]+/scenes/([0-9a-f]+)) HTTP')
 
 DAG_FILE = """
@@ -135,12 +141,14 @@ def stack_env(n: int) -> dict[str, str]:
     }
 
 
-def start(stack: AirflowStack, *args: str, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    stack: AirflowStack, *args: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start one Airflow component in its own session, logging to ``log``."""
     with log.open("wb") as out:
         return subprocess.Popen(
             [str(BIN_DIR / "airflow"), *args],
-            env=stack.env,
+            env={**stack.env, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -178,8 +186,12 @@ def measure_triggerer(
 ) -> dict[str, Any]:
     """Run ``airflow triggerer --queues queue`` for a while; return its figures."""
     sandbox.polls.clear()
+    probe_dir = KEPT_LOGS / f"{log.stem}.probe"
+    shutil.rmtree(probe_dir, ignore_errors=True)
+    probe_dir.mkdir(parents=True)
+    probe = {"PYTHONPATH": str(PROBE), "LOCKIT_PROBE_DIR": str(probe_dir)}
     started = time.monotonic()
-    proc = start(stack, "triggerer", "--queues", queue, log=log)
+    proc = start(stack, "triggerer", "--queues", queue, log=log, env=probe)
     ps = psutil.Process(proc.pid)
     peak, polled_twice = 0.0, None
     deadline = started + 600
@@ -204,6 +216,37 @@ def measure_triggerer(
         "blocks_over_20ms": len(blocks),
         "warnings_at_default_threshold": sum(1 for b in blocks if b + 0.1 > DEFAULT_THRESHOLD),
         "deadlocked_lines": text.count("appears deadlocked"),
+        **loop_steps(probe_dir),
+    }
+
+
+def loop_steps(probe_dir: Path) -> dict[str, Any]:
+    """Return the loop steps over 50 ms the probe saw: trigger code, Airflow code, collections, waits.
+
+    A collection runs in whichever step happened to allocate, so it is counted apart; so is the time a
+    step spent off the CPU (the machine's other processes, or another thread holding the GIL).
+    """
+    steps = []
+    for path in probe_dir.glob("*.jsonl"):
+        mine = [json.loads(line) for line in path.read_text().splitlines()]
+        # Only the trigger runner's loop (the triggerer's log server runs a loop of its own).
+        if any(s["task"].startswith(DAG_PREFIX) or "TriggerRunner" in s["coro"] for s in mine):
+            steps += mine
+    # A step's own work: its CPU time, less the collection it happened to run.
+    trigger_code = [max(0.0, s["cpu_ms"] - s["gc_ms"]) for s in steps if s["task"].startswith(DAG_PREFIX)]
+    airflow_code = [max(0.0, s["cpu_ms"] - s["gc_ms"]) for s in steps if not s["task"].startswith(DAG_PREFIX)]
+    collections = [s["gc_ms"] for s in steps]
+    waited = [max(0.0, s["ms"] - s["cpu_ms"]) for s in steps]
+
+    def over(values: list[float]) -> str:
+        slow = [v for v in values if v > SLOW_STEP_MS]
+        return f"{len(slow)} (longest {max(values, default=0.0):.0f} ms)"
+
+    return {
+        "trigger_steps_over_50ms": over(trigger_code),
+        "airflow_steps_over_50ms": over(airflow_code),
+        "gc_pauses_over_50ms": over(collections),
+        "steps_waiting_over_50ms": over(waited),
     }
 
 
@@ -239,17 +282,22 @@ def main() -> int:
             print(f"{2 * args.n} sensors deferred in {time.monotonic() - began:.0f} s", flush=True)
             for proc in components[1:]:  # the API server stays: the triggerer reads connections through it
                 stop(proc)
+            # The third triggerer serves an empty queue: what Airflow's triggerer costs with no trigger.
             results = [
-                measure_triggerer(stack, sandbox, q, p, args.n, args.window, home / f"triggerer-{q}.log")
-                for q, p in (("lockit", "a"), ("http", "b"))
+                measure_triggerer(stack, sandbox, q, p, n, window, home / f"triggerer-{q}.log")
+                for q, p, n, window in (
+                    ("lockit", "a", args.n, args.window),
+                    ("http", "b", args.n, args.window),
+                    ("empty", "-", 0, args.window / 2),
+                )
             ]
         finally:
             for proc in components:
                 stop(proc)
             sandbox.stop()
     print(f"\nN = {args.n} deferred sensors per kind, one real `airflow triggerer` each")
-    print("| | LockitSensor | HttpSensor |\n|---|---|---|")
-    lockit, http = results
+    print("| | LockitSensor | HttpSensor | no trigger |\n|---|---|---|---|")
+    lockit, http, empty = results
     for key in (
         "peak_rss_mb",
         "every_trigger_polled_twice_s",
@@ -258,8 +306,12 @@ def main() -> int:
         "blocks_over_20ms",
         "warnings_at_default_threshold",
         "deadlocked_lines",
+        "trigger_steps_over_50ms",
+        "airflow_steps_over_50ms",
+        "gc_pauses_over_50ms",
+        "steps_waiting_over_50ms",
     ):
-        print(f"| {key} | {lockit[key]} | {http[key]} |")
+        print(f"| {key} | {lockit[key]} | {http[key]} | {empty[key]} |")
     return 0
 
 

@@ -190,22 +190,14 @@ def write_private_file(path: Path, data: bytes, *, visible_first: bool = False) 
     when this process may be killed any moment. Only a power loss inside that window can leave a
     damaged file, so it is for files whose readers survive one (the rescue journal quarantines it).
     """
-    make_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if visible_first:
-                os.replace(tmp, path)
-            os.fsync(handle.fileno())
-        _adopt_parent_owner(Path(tmp) if not visible_first else path)
-        if not visible_first:
+    tmp = _write_temp_beside(path, data, publish_first=visible_first)
+    if not visible_first:
+        try:
             os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     _fsync_dir(path.parent)
 
 
@@ -260,19 +252,25 @@ def quarantine(path: Path, now: float | None = None) -> Path | None:
     return target
 
 
-def _write_temp_beside(path: Path, data: bytes) -> str:
-    """Write ``data`` to a new owner-only (0600) temporary file next to ``path``; return its name."""
+def _write_temp_beside(path: Path, data: bytes, *, publish_first: bool = False) -> str:
+    """Write ``data`` to a new owner-only (0600) temporary file next to ``path``; return its name.
+
+    ``publish_first`` renames it over ``path`` before the fsync (see :func:`write_private_file`).
+    """
     make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            if publish_first:
+                os.replace(tmp, path)
             os.fsync(handle.fileno())
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
-    _adopt_parent_owner(Path(tmp))
+    _adopt_parent_owner(path if publish_first else Path(tmp))
     return tmp
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
+import importlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -23,11 +25,33 @@ from lockit_provider.common.output import ensure_fits_xcom
 from lockit_provider.common.response import safe_headers
 from lockit_provider.common.waiting import WaitingLog, is_pending
 from lockit_provider.exceptions import LockitError, is_transient
+from lockit_provider.hooks import single_flight
 from lockit_provider.hooks.errors import decode_json
-from lockit_provider.hooks.lockit import LockitAsyncHook
 from lockit_provider.hooks.resources import preview_names
 from lockit_provider.triggers.checks import judge
 from lockit_provider.triggers.events import error_event, success_event
+
+if TYPE_CHECKING:
+    from lockit_provider.hooks.lockit import LockitAsyncHook
+
+# The triggerer imports a trigger's module on its event loop. The hook's module (httpx, the OAuth
+# client, the token store: 0.1-0.25 s) is imported apart, on a worker thread, when a trigger first runs.
+HOOK_MODULE = "lockit_provider.hooks.lockit"
+
+
+async def new_async_hook(lockit_conn_id: str) -> LockitAsyncHook:
+    """Return a new async hook, importing its module off the event loop the first time."""
+    hook_class = _loaded.get("LockitAsyncHook")
+    if hook_class is None:
+        # Not sys.modules: it holds a module that another thread is still importing.
+        load = functools.partial(importlib.import_module, HOOK_MODULE)
+        module = await single_flight.once(("import", HOOK_MODULE), load)
+        hook_class = _loaded["LockitAsyncHook"] = module.LockitAsyncHook
+    hook: LockitAsyncHook = hook_class(lockit_conn_id)
+    return hook
+
+
+_loaded: dict[str, Any] = {}
 
 
 class LockitTrigger(BaseTrigger, abc.ABC):
@@ -59,7 +83,7 @@ class LockitTrigger(BaseTrigger, abc.ABC):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait for the outcome and yield it as one event (a failure too)."""
-        hook = LockitAsyncHook(self.lockit_conn_id)
+        hook = await new_async_hook(self.lockit_conn_id)
         try:
             event = await self.wait(hook)
         except Exception as err:

@@ -59,8 +59,10 @@ def test_typed_calls(sandbox):
     assert [(m["clip"], m["episode"]) for m in matches] == [("A001C002_260601_R1QH.mxf", None)]
 
 
-def test_connection_is_read_once_and_the_client_reused(monkeypatch):
-    reads = []
+@pytest.fixture
+def connection_reads(monkeypatch) -> list[str]:
+    """The connection ids the async hook reads, in order."""
+    reads: list[str] = []
     original = LockitAsyncHook.aget_connection.__func__
 
     async def counting(cls, conn_id):
@@ -68,6 +70,10 @@ def test_connection_is_read_once_and_the_client_reused(monkeypatch):
         return await original(cls, conn_id)
 
     monkeypatch.setattr(LockitAsyncHook, "aget_connection", classmethod(counting))
+    return reads
+
+
+def test_connection_is_read_once_and_the_client_reused(connection_reads):
 
     async def calls(hook):
         first = await hook.get_conn()
@@ -75,18 +81,10 @@ def test_connection_is_read_once_and_the_client_reused(monkeypatch):
         return first is await hook.get_conn()
 
     assert run(calls) is True
-    assert reads == ["lockit_default"]
+    assert connection_reads == ["lockit_default"]
 
 
-def test_hooks_that_start_together_share_one_connection_read(monkeypatch):
-    reads = []
-    original = LockitAsyncHook.aget_connection.__func__
-
-    async def counting(cls, conn_id):
-        reads.append(conn_id)
-        return await original(cls, conn_id)
-
-    monkeypatch.setattr(LockitAsyncHook, "aget_connection", classmethod(counting))
+def test_hooks_that_start_together_share_one_connection_read(connection_reads):
 
     async def start_together():
         hooks = [LockitAsyncHook(retry_policy=QUICK) for _ in range(20)]
@@ -96,7 +94,7 @@ def test_hooks_that_start_together_share_one_connection_read(monkeypatch):
             await asyncio.gather(*(hook.aclose() for hook in hooks))
 
     asyncio.run(start_together())
-    assert reads == ["lockit_default"]
+    assert connection_reads == ["lockit_default"]
 
 
 @pytest.mark.parametrize("status", [429, 503])
