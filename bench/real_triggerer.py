@@ -5,7 +5,8 @@ mapped ``LockitSensor`` task instances and N mapped ``HttpSensor`` ones (static 
 poking its own path that the sandbox answers 404, until every one of them is deferred. Their triggers
 are on two trigger queues (``[triggerer] queues_enabled``). Then, with the scheduler and DAG processor
 stopped, ``airflow triggerer --queues lockit`` runs alone for a while, then ``--queues http``, then
-one on a queue with no trigger (what Airflow's triggerer itself costs).
+N of Airflow's own ``TimeDeltaSensor`` (a trigger that only sleeps: what loading N triggers costs),
+then one on a queue with no trigger (what Airflow's triggerer itself costs).
 
 For each it reports: the triggerer's peak RSS (supervisor + trigger runner), start-up until every
 trigger has polled twice (from the sandbox's request log, per path), the longest event-loop block
@@ -57,7 +58,9 @@ REQUEST_LINE = re.compile(r'"GET (/projects/[0-9a-f]+/scenes/([0-9a-f]+)) HTTP')
 
 DAG_FILE = """
 import os
+from datetime import timedelta
 from airflow.sdk import DAG
+from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
 from airflow.providers.http.sensors.http import HttpSensor
 from lockit_provider.sensors.lockit import LockitSensor
 
@@ -75,6 +78,12 @@ with DAG("bench_http_sensors", schedule=None, max_active_tasks=2000):
         task_id="wait", http_conn_id="http_bench", poke_interval=1, deferrable=True, queue="http",
         timeout=3600,
     ).expand(endpoint=[PATH.format(kind="b", index=i) for i in range(N)])
+
+# Airflow's own trigger (DateTimeTrigger: one sleep, no I/O): what loading N triggers costs anyway.
+with DAG("bench_core_sensors", schedule=None, max_active_tasks=2000):
+    TimeDeltaSensor.partial(task_id="wait", deferrable=True, queue="core").expand(
+        delta=[timedelta(days=1, seconds=i) for i in range(N)]
+    )
 """
 
 
@@ -233,8 +242,9 @@ def loop_steps(probe_dir: Path) -> dict[str, Any]:
         if any(s["task"].startswith(DAG_PREFIX) or "TriggerRunner" in s["coro"] for s in mine):
             steps += mine
     # A step's own work: its CPU time, less the collection it happened to run.
-    trigger_code = [max(0.0, s["cpu_ms"] - s["gc_ms"]) for s in steps if s["task"].startswith(DAG_PREFIX)]
-    airflow_code = [max(0.0, s["cpu_ms"] - s["gc_ms"]) for s in steps if not s["task"].startswith(DAG_PREFIX)]
+    own = [max(0.0, s["cpu_ms"] - s["gc_ms"]) for s in steps]
+    trigger_code = [ms for ms, s in zip(own, steps, strict=True) if s["task"].startswith(DAG_PREFIX)]
+    airflow_code = [ms for ms, s in zip(own, steps, strict=True) if not s["task"].startswith(DAG_PREFIX)]
     collections = [s["gc_ms"] for s in steps]
     waited = [max(0.0, s["ms"] - s["cpu_ms"]) for s in steps]
 
@@ -273,13 +283,14 @@ def main() -> int:
             for component in ("api-server", "scheduler", "dag-processor"):
                 components.append(start(stack, component, log=home / f"{component}.log"))
             stack.wait_until(lambda: stack._get_ok("/api/v2/version"), 180, "the API server")
-            runs = {dag: stack.trigger_dag(dag) for dag in ("bench_lockit_sensors", "bench_http_sensors")}
+            dag_ids = ("bench_lockit_sensors", "bench_http_sensors", "bench_core_sensors")
+            runs = {dag: stack.trigger_dag(dag) for dag in dag_ids}
             began = time.monotonic()
             for dag, run in runs.items():
                 stack.wait_until(
                     lambda d=dag, r=run: deferred(stack, d, r) >= args.n, 1800, f"{dag} to defer"
                 )
-            print(f"{2 * args.n} sensors deferred in {time.monotonic() - began:.0f} s", flush=True)
+            print(f"{3 * args.n} sensors deferred in {time.monotonic() - began:.0f} s", flush=True)
             for proc in components[1:]:  # the API server stays: the triggerer reads connections through it
                 stop(proc)
             # The third triggerer serves an empty queue: what Airflow's triggerer costs with no trigger.
@@ -288,6 +299,7 @@ def main() -> int:
                 for q, p, n, window in (
                     ("lockit", "a", args.n, args.window),
                     ("http", "b", args.n, args.window),
+                    ("core", "-", 0, args.window / 2),
                     ("empty", "-", 0, args.window / 2),
                 )
             ]
@@ -296,8 +308,8 @@ def main() -> int:
                 stop(proc)
             sandbox.stop()
     print(f"\nN = {args.n} deferred sensors per kind, one real `airflow triggerer` each")
-    print("| | LockitSensor | HttpSensor | no trigger |\n|---|---|---|---|")
-    lockit, http, empty = results
+    print("| | LockitSensor | HttpSensor | TimeDeltaSensor (Airflow's) | no trigger |\n|---|---|---|---|---|")
+    lockit, http, core, empty = results
     for key in (
         "peak_rss_mb",
         "every_trigger_polled_twice_s",
@@ -311,7 +323,7 @@ def main() -> int:
         "gc_pauses_over_50ms",
         "steps_waiting_over_50ms",
     ):
-        print(f"| {key} | {lockit[key]} | {http[key]} | {empty[key]} |")
+        print(f"| {key} | {lockit[key]} | {http[key]} | {core[key]} | {empty[key]} |")
     return 0
 
 
