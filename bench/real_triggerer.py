@@ -53,6 +53,7 @@ BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
 KEPT_LOGS = Path(tempfile.gettempdir()) / "lockit-real-triggerer-logs"  # the triggerers' logs, kept
 PROBE = Path(__file__).parent / "loop_probe"  # a sitecustomize that times each loop step (see there)
 SLOW_STEP_MS = 50.0
+PROBE_OPTIONS = {k: v for k, v in os.environ.items() if k.startswith("LOCKIT_PROBE_")}  # e.g. _GC_TYPES
 DAG_PREFIX = "bench_"  # trigger tasks are named after their task instance: "<dag_id>/<run_id>/..."
 REQUEST_LINE = re.compile(r'"GET (/projects/[0-9a-f]+/scenes/([0-9a-f]+)) HTTP')
 
@@ -198,7 +199,7 @@ def measure_triggerer(
     probe_dir = KEPT_LOGS / f"{log.stem}.probe"
     shutil.rmtree(probe_dir, ignore_errors=True)
     probe_dir.mkdir(parents=True)
-    probe = {"PYTHONPATH": str(PROBE), "LOCKIT_PROBE_DIR": str(probe_dir)}
+    probe = {"PYTHONPATH": str(PROBE), "LOCKIT_PROBE_DIR": str(probe_dir), **PROBE_OPTIONS}
     started = time.monotonic()
     proc = start(stack, "triggerer", "--queues", queue, log=log, env=probe)
     ps = psutil.Process(proc.pid)
@@ -237,7 +238,7 @@ def loop_steps(probe_dir: Path) -> dict[str, Any]:
     """
     steps = []
     for path in probe_dir.glob("*.jsonl"):
-        mine = [json.loads(line) for line in path.read_text().splitlines()]
+        mine = [step for line in path.read_text().splitlines() if "task" in (step := json.loads(line))]
         # Only the trigger runner's loop (the triggerer's log server runs a loop of its own).
         if any(s["task"].startswith(DAG_PREFIX) or "TriggerRunner" in s["coro"] for s in mine):
             steps += mine

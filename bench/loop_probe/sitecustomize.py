@@ -10,6 +10,7 @@ inherits both hooks. Costs about a microsecond per step.
 from __future__ import annotations
 
 import asyncio.events
+import collections
 import gc
 import json
 import os
@@ -18,13 +19,28 @@ from typing import Any
 
 _DIR = os.environ.get("LOCKIT_PROBE_DIR")
 _MIN = float(os.environ.get("LOCKIT_PROBE_MIN_MS", "20")) / 1000
+# With LOCKIT_PROBE_GC_TYPES=1, each full collection also notes which types grew in the oldest
+# generation since the last one (what made it due). Slow: it walks the heap twice per collection.
+_GC_TYPES = os.environ.get("LOCKIT_PROBE_GC_TYPES") == "1"
+
+
+def _oldest_generation_types() -> collections.Counter[str]:
+    return collections.Counter(type(item).__name__ for item in gc.get_objects(2))
 
 
 def _install(directory: str) -> None:
     gc_seconds = [0.0]
     gc_started = [0.0]
 
+    survivors: list[collections.Counter[str]] = []
+
     def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if _GC_TYPES and info["generation"] == 2:
+            if phase == "start" and survivors:
+                grown = _oldest_generation_types() - survivors[-1]
+                write({"at": time.time(), "gc_grown": grown.most_common(15)})
+            elif phase == "stop":
+                survivors[:] = [_oldest_generation_types()]
         if phase == "start":
             gc_started[0] = time.perf_counter()
         else:
