@@ -64,4 +64,22 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "cli": ["lockit_provider.cli.definition.get_lockit_cli_commands"],
+        "config": {
+            "lockit": {
+                "description": "Options of the LockitNetwork provider.",
+                "options": {
+                    "triggerer_gc_freeze": {
+                        "description": "In the triggerer's trigger runner, when the first LockitNetwork "
+                        "trigger runs, move the objects alive then out of the garbage collector's "
+                        "full passes (gc.freeze), so hundreds of polling sensors do not make the "
+                        "collector hold the event loop for a fifth of a second at a time. Set to "
+                        "False to leave the collector as Python sets it.\n",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
     }

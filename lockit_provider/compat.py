@@ -56,6 +56,26 @@ def has_supervisor_comms() -> bool:
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
+def in_trigger_runner() -> bool:
+    """Tell whether the running event loop is the triggerer's trigger runner (False off any loop).
+
+    Why: the provider tunes the garbage collector of that process only
+    (:mod:`lockit_provider.triggers.heap`), never of a task, a test or ``airflow dags test``, which
+    run triggers in loops of their own. There is no public "am I the triggerer" call.
+    Internal: the runner's loop runs the coroutine ``TriggerRunner.block_watchdog``
+    (``airflow.jobs.triggerer_job_runner``) for as long as it lives. Checked on 3.2.0 and 3.3.2.
+    """
+    import asyncio
+
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # no running loop
+        return False
+    return any(
+        getattr(task.get_coro(), "__qualname__", None) == "TriggerRunner.block_watchdog" for task in tasks
+    )
+
+
 def use_server_process_context() -> None:
     """Declare this process a server-side process, as Airflow's own CLI commands are.
 

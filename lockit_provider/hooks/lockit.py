@@ -406,6 +406,7 @@ class LockitAsyncHook(LockitHookBase):
                     response = await client.request(
                         call.method, self._url(call.url), params=params, json=json, headers=headers
                     )
+                transport.release_stream(response)
             except httpx.TransportError as err:
                 wait = call.after_error(err, _httpx_failure(err))
             except TimeoutError:

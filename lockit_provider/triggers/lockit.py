@@ -15,6 +15,7 @@ import functools
 import importlib
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +31,7 @@ from lockit_provider.hooks.errors import decode_json
 from lockit_provider.hooks.resources import preview_names
 from lockit_provider.triggers.checks import judge
 from lockit_provider.triggers.events import error_event, success_event
+from lockit_provider.triggers.heap import freeze_startup_heap
 
 if TYPE_CHECKING:
     from lockit_provider.hooks.lockit import LockitAsyncHook
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 # The triggerer imports a trigger's module on its event loop. The hook's module (httpx, the OAuth
 # client, the token store: 0.1-0.25 s) is imported apart, on a worker thread, when a trigger first runs.
 HOOK_MODULE = "lockit_provider.hooks.lockit"
+FIRST_WAIT_MIN = 0.5  # the first poll comes after this fraction of the interval at the soonest
 
 
 async def new_async_hook(lockit_conn_id: str) -> LockitAsyncHook:
@@ -47,6 +50,7 @@ async def new_async_hook(lockit_conn_id: str) -> LockitAsyncHook:
         load = functools.partial(importlib.import_module, HOOK_MODULE)
         module = await single_flight.once(("import", HOOK_MODULE), load)
         hook_class = _loaded["LockitAsyncHook"] = module.LockitAsyncHook
+        freeze_startup_heap()  # the heap is now what this process keeps: see triggers/heap.py
     hook: LockitAsyncHook = hook_class(lockit_conn_id)
     return hook
 
@@ -169,7 +173,8 @@ class LockitRequestTrigger(LockitTrigger):
 class LockitPollTrigger(LockitTrigger):
     """Poll every ``poke_interval`` seconds until :meth:`poll` returns an event.
 
-    The task poked just before deferring, so the first poll waits one interval. Transient failures
+    The task poked just before deferring, so the first poll waits between half an interval and one
+    (at random, so that sensors deferred together do not poll together). Transient failures
     (outage, rate limit, token endpoint hiccup) are logged and polled again; others end the wait.
     "Still waiting" is logged at INFO only when it changes
     (:class:`~lockit_provider.common.waiting.WaitingLog`).
@@ -185,8 +190,14 @@ class LockitPollTrigger(LockitTrigger):
         """Poll until done."""
         hook.call_log_level = logging.DEBUG  # quiet polling: the waiting line says what changed
         interval = float(self.poke_interval)
+        # Sensors deferred together would poll together for ever, hundreds of polls in one loop turn
+        # (0.1 s and more with 200). The set-up they share (the connection read: seconds in a fresh
+        # triggerer) comes first; then a first wait anywhere in the interval's second half spreads them.
+        await hook.get_conn()
+        wait = interval * random.uniform(FIRST_WAIT_MIN, 1.0)
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(wait)
+            wait = interval
             try:
                 event = await self.poll(hook)
             except LockitError as err:
@@ -196,6 +207,10 @@ class LockitPollTrigger(LockitTrigger):
                 continue
             if event is not None:
                 return event
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait between polls (tests replace it to see the waits chosen)."""
+        await asyncio.sleep(seconds)
 
     @abc.abstractmethod
     async def poll(self, hook: LockitAsyncHook) -> TriggerEvent | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -258,3 +259,28 @@ def test_a_dead_grant_is_an_error_naming_the_command(sandbox, monkeypatch, tmp_p
     with pytest.raises(LockitReauthorizationRequired) as info:
         run(lambda hook: hook.get_projects())
     assert "airflow lockit authorize --conn-id lockit_default" in str(info.value)
+
+
+def test_calls_leave_no_reference_cycles_behind(sandbox):
+    # httpx binds each response's stream back to the response: garbage only a cycle collection frees.
+    # A triggerer's hundreds of pollers would make full collections, each holding its loop, come twice
+    # as often. The hook drops the stream once the body is read.
+    def from_the_http_stack(obj: object) -> bool:
+        return type(obj).__module__.split(".")[0] in {"httpx", "httpcore", "h11"}
+
+    async def calls(hook):
+        await hook.get_projects()  # the connection, the refresher and the token are set up
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(10):
+                await hook.get_projects()
+                missing = await hook.request("GET", "/projects/nope/scenes/nope", accept_statuses=[404])
+                assert missing.status_code == 404
+            gc.collect()
+            return [type(obj).__qualname__ for obj in gc.garbage if from_the_http_stack(obj)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+
+    assert run(calls) == []

@@ -211,3 +211,33 @@ def test_sensor_trigger_keeps_polling_while_the_check_says_no(sandbox):
         return still_waiting
 
     assert asyncio.run(main())
+
+
+def test_sensors_deferred_together_spread_their_polls_over_the_interval(sandbox, monkeypatch):
+    # Hundreds of sensors deferred at once would otherwise poll in the same loop turn, every interval.
+    waits: dict[int, list[float]] = {}
+
+    async def noting(self, seconds: float) -> None:
+        noted = waits.setdefault(id(self), [])
+        noted.append(seconds)
+        if len(noted) == 3:
+            raise LockitApiError("enough", status=400)  # ends the trigger with an error event
+
+    monkeypatch.setattr(LockitSensorTrigger, "_sleep", noting)
+    sandbox.add_fault("api", status=404, count=1000)
+    triggers = [
+        LockitSensorTrigger(
+            lockit_conn_id="lockit_default", endpoint="/projects", poke_interval=10, pending_statuses=[404]
+        )
+        for _ in range(40)
+    ]
+
+    async def main() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(next_event(trigger) for trigger in triggers)))
+
+    assert {event["status"] for event in asyncio.run(main())} == {"error"}
+    first = sorted(noted[0] for noted in waits.values())
+    assert len(first) == 40
+    assert first[0] >= 5 and first[-1] <= 10  # the first poll: within the second half of the interval
+    assert first[-1] - first[0] > 2.5  # spread over it (40 uniform draws: fails with p < 1e-11)
+    assert {wait for noted in waits.values() for wait in noted[1:]} == {10.0}  # then the interval
